@@ -1,0 +1,123 @@
+# postern: build, test, install.
+#
+#   make            programs in build/
+#   make check      unit tests (cmocka) and integration tests (pytest), all
+#                   built with AddressSanitizer and UBSan in test/build/
+#   make demo       a sandboxed posternd and test smarthost, one message
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Each program links only what it needs: sendmail links libc and libbsd.
+
+PREFIX	?= /usr/local
+SBINDIR	?= $(PREFIX)/sbin
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc/postern
+SPOOLDIR ?= /var/spool/postern
+DESTDIR	?=
+
+CC	?= cc
+CSTD	= -std=c11 -D_GNU_SOURCE
+WARN	= -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter
+CFLAGS	?= -O2 -g
+ALL_CFLAGS = $(CSTD) $(WARN) $(CFLAGS) -Isrc \
+	-DPOSTERN_SYSCONFDIR='"$(SYSCONFDIR)"' -DPOSTERN_SPOOLDIR='"$(SPOOLDIR)"'
+
+# Library modules: everything under src/ except the thin mains in src/cmd.
+LIB_SRC	= $(sort $(wildcard src/lib/*.c src/conf/*.c src/spool/*.c \
+	src/mail/*.c src/deliver/*.c src/admin/*.c))
+CMD_SRC	= src/cmd/sendmail.c src/cmd/posternd.c src/cmd/postern.c
+
+SENDMAIL_LIBS = -lbsd
+DAEMON_LIBS = -lbsd
+ADMIN_LIBS = -lbsd
+
+# ---- release build --------------------------------------------------------
+B	= build
+LIB_OBJ	= $(LIB_SRC:src/%.c=$(B)/%.o)
+
+PROGS	= $(B)/sendmail $(B)/posternd $(B)/postern
+
+all: $(PROGS)
+
+$(B)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libpostern.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/sendmail: $(B)/cmd/sendmail.o $(B)/libpostern.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(SENDMAIL_LIBS)
+$(B)/posternd: $(B)/cmd/posternd.o $(B)/libpostern.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
+$(B)/postern: $(B)/cmd/postern.o $(B)/libpostern.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(ADMIN_LIBS)
+
+# ---- sanitizer build for the tests (kept under test/ so tools that look
+# for the release programs never pick these up) ------------------------------
+T	= test/build
+SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+T_CFLAGS = $(CSTD) $(WARN) -O1 -g $(SAN) -Isrc \
+	-DPOSTERN_SYSCONFDIR='"$(SYSCONFDIR)"' -DPOSTERN_SPOOLDIR='"$(SPOOLDIR)"'
+T_LIB_OBJ = $(LIB_SRC:src/%.c=$(T)/%.o)
+T_PROGS	= $(T)/sendmail $(T)/posternd $(T)/postern
+
+UNIT_SRC = $(sort $(wildcard test/unit/test_*.c))
+UNIT_BIN = $(UNIT_SRC:test/unit/%.c=$(T)/unit/%)
+
+$(T)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(T_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(T)/libpostern.a: $(T_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(T)/sendmail: $(T)/cmd/sendmail.o $(T)/libpostern.a
+	$(CC) $(SAN) -o $@ $^ $(SENDMAIL_LIBS)
+$(T)/posternd: $(T)/cmd/posternd.o $(T)/libpostern.a
+	$(CC) $(SAN) -o $@ $^ $(DAEMON_LIBS)
+$(T)/postern: $(T)/cmd/postern.o $(T)/libpostern.a
+	$(CC) $(SAN) -o $@ $^ $(ADMIN_LIBS)
+
+$(T)/unit/%: test/unit/%.c $(T)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(CC) $(T_CFLAGS) -Itest/unit -o $@ $< $(T)/libpostern.a -lcmocka -lbsd
+
+# ---- checks ---------------------------------------------------------------
+PYTHON	= /usr/bin/python3
+PYTEST_ARGS ?=
+
+deps:
+	@scripts/install-deps
+
+check: deps
+	$(MAKE) all
+	$(MAKE) check-build
+	$(MAKE) unit
+	$(MAKE) integ
+
+check-build: $(T_PROGS) $(UNIT_BIN)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+		ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+integ: $(T_PROGS)
+	POSTERN_BIN=$(CURDIR)/$(T) $(PYTHON) -m pytest -q -p no:cacheprovider \
+		test/integ $(PYTEST_ARGS)
+
+demo: deps all
+	$(PYTHON) scripts/demo.py $(CURDIR)/$(B)
+
+# ---- install --------------------------------------------------------------
+install: all
+	scripts/install.sh "$(DESTDIR)" "$(SBINDIR)" "$(BINDIR)" "$(MANDIR)" \
+		"$(SYSCONFDIR)" "$(SPOOLDIR)"
+
+clean:
+	rm -rf $(B) $(T)
+
+.PHONY: all deps check check-build unit integ demo install clean
+
+-include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(B)/cmd/*.d $(T)/cmd/*.d

@@ -1,0 +1,2 @@
+build/conf/params.o: src/conf/params.c src/conf/params.h
+src/conf/params.h:

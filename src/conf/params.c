@@ -1,0 +1,97 @@
+/*
+ * params.c - every configuration parameter, its default and its type.
+ *
+ * Names, defaults and units are Postfix's (postconf(5)) except where the
+ * man page postern.conf(5) says otherwise: smtp_tls_security_level is
+ * "verify" here (Postfix: empty, i.e. none), because credentials must not
+ * travel in clear text by default.
+ *
+ * Keep the table sorted by name: lookups are a binary search.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/params.h"
+
+#define DAY	86400LL
+#define STR(n, d)		{ n, d, PT_STR, 0, 0, 0, 0 }
+#define STRF(n, d, f)		{ n, d, PT_STR, 0, 0, 0, f }
+#define BOOL(n, d)		{ n, d, PT_BOOL, 0, 0, 1, 0 }
+#define INT(n, d, lo, hi)	{ n, d, PT_INT, 0, lo, hi, 0 }
+#define TIME(n, d, u, lo, hi)	{ n, d, PT_TIME, u, lo, hi, 0 }
+#define IGN(n, d)		{ n, d, PT_STR, 0, 0, 0, PF_IGNORED }
+
+static const struct param_def table[] = {
+	STR("alias_database", "hash:/etc/aliases"),
+	STR("alias_maps", "hash:/etc/aliases"),
+	BOOL("append_at_myorigin", "yes"),
+	BOOL("append_dot_mydomain", "no"),
+	TIME("bounce_queue_lifetime", "5d", 'd', 0, 100 * DAY),
+	IGN("compatibility_level", "3.6"),
+	STR("config_directory", POSTERN_SYSCONFDIR),
+	INT("default_destination_concurrency_limit", "20", 1, 1000),
+	INT("default_process_limit", "100", 1, 1000),
+	IGN("inet_interfaces", "loopback-only"),
+	IGN("inet_protocols", "all"),
+	STR("mail_owner", "postern"),
+	STR("maillog_file", ""),
+	TIME("maximal_backoff_time", "4000s", 's', 1, 100 * DAY),
+	TIME("maximal_queue_lifetime", "5d", 'd', 0, 100 * DAY),
+	INT("message_size_limit", "10240000", 0, 2000000000),
+	TIME("minimal_backoff_time", "300s", 's', 1, 100 * DAY),
+	STR("mydestination", ""),
+	STRF("mydomain", NULL, PF_COMPUTED),
+	STRF("myhostname", NULL, PF_COMPUTED),
+	IGN("mynetworks", "127.0.0.0/8 [::1]/128"),
+	IGN("mynetworks_style", "host"),
+	STR("myorigin", "$myhostname"),
+	IGN("proxy_interfaces", ""),
+	STR("queue_directory", POSTERN_SPOOLDIR),
+	TIME("queue_run_delay", "300s", 's', 1, 100 * DAY),
+	IGN("relay_domains", ""),
+	STR("relayhost", ""),
+	STR("setgid_group", "postern"),
+	TIME("smtp_connect_timeout", "30s", 's', 1, 3600),
+	TIME("smtp_data_done_timeout", "600s", 's', 1, 3600),
+	TIME("smtp_data_init_timeout", "120s", 's', 1, 3600),
+	TIME("smtp_data_xfer_timeout", "180s", 's', 1, 3600),
+	INT("smtp_destination_concurrency_limit", "$default_destination_concurrency_limit", 1, 1000),
+	STR("smtp_helo_name", "$myhostname"),
+	TIME("smtp_helo_timeout", "300s", 's', 1, 3600),
+	INT("smtp_line_length_limit", "998", 40, 998),
+	TIME("smtp_mail_timeout", "300s", 's', 1, 3600),
+	TIME("smtp_quit_timeout", "300s", 's', 1, 3600),
+	TIME("smtp_rcpt_timeout", "300s", 's', 1, 3600),
+	BOOL("smtp_sasl_auth_enable", "no"),
+	STR("smtp_sasl_password_maps", ""),
+	STR("smtp_sasl_security_options", "noplaintext, noanonymous"),
+	STR("smtp_sasl_tls_security_options", "$smtp_sasl_security_options"),
+	STR("smtp_tls_security_level", "verify"),
+	BOOL("smtp_tls_wrappermode", "no"),
+	BOOL("soft_bounce", "no"),
+	STR("syslog_facility", "mail"),
+	STR("syslog_name", "postern"),
+};
+
+/* Sorted-table comparison for bsearch. */
+static int
+param_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct param_def *)elem)->name);
+}
+
+/* Find a parameter by name. */
+const struct param_def *
+param_find(const char *name)
+{
+	return bsearch(name, table, sizeof(table) / sizeof(table[0]),
+	    sizeof(table[0]), param_cmp);
+}
+
+/* The whole table. */
+const struct param_def *
+param_table(size_t *n)
+{
+	*n = sizeof(table) / sizeof(table[0]);
+	return table;
+}

@@ -1,0 +1,110 @@
+/*
+ * smtp.h - a small opaque SMTP client (RFC 5321).
+ *
+ * One session is one connection to one relay. The delivery worker opens
+ * a session, runs one transaction per message over it (RSET between), and
+ * closes it. Protocol code only reports what happened: each recipient gets
+ * an smtp_result; deciding to defer or bounce is trouble.c's job.
+ *
+ * Every read and write has a deadline (poll on a non-blocking socket, the
+ * Postfix smtp_*_timeout parameters). Output is buffered: with PIPELINING
+ * the whole MAIL/RCPT.../DATA group goes out in one write, and the socket
+ * has TCP_NODELAY.
+ *
+ * The TLS seam: after EHLO, smtp_open() consults o->tls_level. Until TLS
+ * is built, any level other than "none" or "may" makes smtp_open fail
+ * with a 4.7.5 result and nothing further is sent ("may" proceeds in
+ * clear text). The AUTH seam: o->auth is NULL until SASL exists.
+ */
+#ifndef POSTERN_SMTP_H
+#define POSTERN_SMTP_H
+
+#include <stddef.h>
+
+/* A relay as written in relayhost: "[host]:port", "host:port", "host". */
+struct smtp_relay {
+	char	*host;		/* without brackets */
+	char	*port;		/* numeric or a service name; default "25" */
+	int	 mx;		/* 1 when written without brackets */
+	char	*text;		/* the original text, for logs and lookups */
+};
+
+/*
+ * Parse a relay specification. Service names smtp (25), submission
+ * (587), smtps and submissions (465) are known without /etc/services.
+ * Returns 0 or -1 with a message in err.
+ */
+int smtp_relay_parse(const char *spec, struct smtp_relay *r, char *err,
+    size_t errlen);
+void smtp_relay_free(struct smtp_relay *r);
+
+struct smtp_opts {
+	const char	*helo_name;
+	const char	*tls_level;	/* smtp_tls_security_level */
+	int		 line_limit;	/* smtp_line_length_limit */
+	/* Timeouts in seconds (Postfix's parameters of the same names). */
+	int		 connect_timeout;
+	int		 helo_timeout;
+	int		 mail_timeout;
+	int		 rcpt_timeout;
+	int		 data_init_timeout;
+	int		 data_xfer_timeout;
+	int		 data_done_timeout;
+	int		 quit_timeout;
+};
+
+/* The outcome of one step, or of one recipient. */
+struct smtp_result {
+	int	code;		/* SMTP reply code; 0 when none (network) */
+	char	dsn[16];	/* enhanced status "4.4.1", always filled */
+	int	kind;		/* 2 done, 4 temporary, 5 permanent */
+	int	dup;		/* 1: connection lost after the final dot */
+	char	text[512];	/* "host ... said: 550 5.1.1 no such user (in
+				   reply to RCPT TO command)" or "connect to
+				   host[1.2.3.4]:25: Connection refused" */
+};
+
+struct smtp_session;
+
+/*
+ * Connect (each address of the relay in turn), read the greeting, EHLO
+ * (HELO when EHLO is refused). Returns the session, or NULL with the
+ * reason in *res (kind 4 for network trouble and 4xx, kind 5 for a 5xx
+ * greeting or HELO refusal).
+ */
+struct smtp_session *smtp_open(const struct smtp_relay *r,
+    const struct smtp_opts *o, struct smtp_result *res);
+/* "host[addr]:port" of the connected peer, for relay= in log lines. */
+const char *smtp_peer(const struct smtp_session *s);
+/* 1 when the server announced the EHLO keyword (e.g. "PIPELINING"). */
+int smtp_has_ext(const struct smtp_session *s, const char *keyword);
+
+/*
+ * One mail transaction. msg holds the message with LF line ends (it is
+ * sent with CRLF, dot-stuffed; bare CR becomes a line break; lines over
+ * line_limit are folded without losing content). eightbit requests
+ * BODY=8BITMIME when offered; SIZE= is sent when offered.
+ * Fills res[0..n-1], one per recipient (all with the same result when
+ * MAIL FROM, DATA or the final dot fails).
+ * Returns 0 when the session can carry another transaction, -1 when it
+ * is broken (then every recipient without a result got a kind 4 one).
+ */
+int smtp_send(struct smtp_session *s, const char *sender,
+    const char *const *rcpts, size_t n, const char *msg, size_t msglen,
+    int eightbit, struct smtp_result *res);
+/* RSET between transactions; 0, or -1 when the session is broken. */
+int smtp_rset(struct smtp_session *s);
+/* QUIT (best effort), close and free. */
+void smtp_close(struct smtp_session *s);
+
+/*
+ * Parse one or more reply lines (pure, strict: three digits, '-' or ' ',
+ * text, CRLF; at most 512 octets a line and 100 lines). On a complete
+ * reply returns the number of bytes consumed and sets *code and text
+ * (lines joined by a space, without codes; truncated to textlen).
+ * Returns 0 when more input is needed, -1 on a protocol error.
+ */
+long smtp_reply_parse(const char *in, size_t len, int *code, char *text,
+    size_t textlen);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * fsio.c - durable file operations (write-temp, fsync, rename, fsync dir).
+ *
+ * Every spool state change in postern is one of these calls, so the
+ * crash-safety argument is made once, here: rename(2) is atomic, and the
+ * directory fsync makes the rename itself survive a power cut.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "lib/fsio.h"
+
+/* Write everything, retrying short writes. */
+int
+fs_write_all(int fd, const void *p, size_t len)
+{
+	const char *c = p;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, c, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* fsync a directory. */
+int
+fs_fsync_dir(const char *path)
+{
+	int fd, rc, saved;
+
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* Durably replace dir/name with data. */
+int
+fs_replace(const char *dir, const char *name, const void *data, size_t len,
+    mode_t mode)
+{
+	char tmp[4096], dst[4096];
+	int fd = -1, saved = 0, rc = -1;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp) ||
+	    (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -1;
+	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0)
+		goto out;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, dst) < 0)
+		goto out;
+	if (fs_fsync_dir(dir) < 0)
+		goto out;
+	rc = 0;
+out:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		unlink(tmp);
+	errno = saved;
+	return rc;
+}
+
+/* Move a file between directories and make the move durable. */
+int
+fs_move(const char *from_dir, const char *from, const char *to_dir,
+    const char *to)
+{
+	char src[4096], dst[4096];
+
+	if ((size_t)snprintf(src, sizeof(src), "%s/%s", from_dir, from) >= sizeof(src) ||
+	    (size_t)snprintf(dst, sizeof(dst), "%s/%s", to_dir, to) >= sizeof(dst)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (rename(src, dst) < 0)
+		return -1;
+	if (fs_fsync_dir(to_dir) < 0)
+		return -1;
+	if (strcmp(from_dir, to_dir) != 0 && fs_fsync_dir(from_dir) < 0)
+		return -1;
+	return 0;
+}
+
+/* Remove a file durably. */
+int
+fs_remove(const char *dir, const char *name)
+{
+	char path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -1;
+	return fs_fsync_dir(dir);
+}
+
+/* Read a whole file with a size limit. */
+int
+fs_read_file(const char *path, struct buf *out, size_t limit)
+{
+	char chunk[65536];
+	size_t total = 0;
+	ssize_t n;
+	int fd, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		total += (size_t)n;
+		if (total > limit) {
+			errno = EFBIG;
+			goto fail;
+		}
+		buf_add(out, chunk, (size_t)n);
+	}
+	close(fd);
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* mkdir -p with a mode for the directories it creates. */
+int
+fs_mkdirs(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	size_t len;
+
+	if (strlcpy(tmp, path, sizeof(tmp)) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	len = strlen(tmp);
+	for (size_t i = 1; i <= len; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		char c = tmp[i];
+		tmp[i] = '\0';
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -1;
+		tmp[i] = c;
+	}
+	return 0;
+}

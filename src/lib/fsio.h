@@ -1,0 +1,46 @@
+/*
+ * fsio.h - the one durable-write path every spool change goes through.
+ *
+ * The rule: write a temporary file, fsync it, rename it over its final
+ * name, fsync the directory, and only then report success. A crash at any
+ * instant leaves either the old or the new file, never a partial one.
+ * All functions return 0 on success and -1 with errno set on failure.
+ */
+#ifndef POSTERN_FSIO_H
+#define POSTERN_FSIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lib/buf.h"
+
+#define WUR __attribute__((warn_unused_result))
+
+/* Write all len bytes to fd, retrying short writes and EINTR. */
+int fs_write_all(int fd, const void *p, size_t len) WUR;
+/* fsync the directory at path. */
+int fs_fsync_dir(const char *path) WUR;
+/*
+ * Durably replace dir/name with data: dir/.name.tmp is written, fsync'd,
+ * renamed to dir/name and dir is fsync'd. On failure the temp file is
+ * removed and dir/name is untouched.
+ */
+int fs_replace(const char *dir, const char *name, const void *data,
+    size_t len, mode_t mode) WUR;
+/*
+ * Move from_dir/from to to_dir/to and fsync both directories (one when
+ * they are the same).
+ */
+int fs_move(const char *from_dir, const char *from, const char *to_dir,
+    const char *to) WUR;
+/* Remove dir/name and fsync dir; a missing file is success. */
+int fs_remove(const char *dir, const char *name) WUR;
+/*
+ * Read a whole file into out (appended), refusing files larger than
+ * limit bytes (errno EFBIG).
+ */
+int fs_read_file(const char *path, struct buf *out, size_t limit) WUR;
+/* Create a directory and its parents that are missing, with mode. */
+int fs_mkdirs(const char *path, mode_t mode) WUR;
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * util.c - time, descriptor and parsing helpers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include <bsd/stdlib.h>
+#include <bsd/unistd.h>
+
+#include "lib/util.h"
+
+/* Wall-clock time in seconds. */
+double
+now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Monotonic milliseconds. */
+int64_t
+now_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Non-blocking mode. */
+int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Last path component. */
+const char *
+path_base(const char *s)
+{
+	const char *p = strrchr(s, '/');
+
+	return p ? p + 1 : s;
+}
+
+/* Bounded integer parse through strtonum. */
+int
+parse_ll(const char *s, long long min, long long max, long long *out,
+    const char **errstr)
+{
+	const char *err = NULL;
+	long long v;
+
+	v = strtonum(s, min, max, &err);
+	if (err != NULL) {
+		if (errstr)
+			*errstr = err;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Ensure 0, 1, 2 are open so a later open() cannot land on them. */
+void
+fds_sanitize(void)
+{
+	int fd;
+
+	for (int i = 0; i < 3; i++) {
+		if (fcntl(i, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		fd = open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
+		if (fd < 0)
+			_exit(75);	/* EX_TEMPFAIL: nothing safe to do */
+		if (fd != i)
+			_exit(75);
+	}
+}
+
+/* Close stray descriptors. */
+void
+fds_close_from(int lowfd)
+{
+	closefrom(lowfd);
+}

@@ -1,0 +1,26 @@
+/*
+ * util.h - small helpers shared by every program.
+ */
+#ifndef POSTERN_UTIL_H
+#define POSTERN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Seconds since the epoch with microseconds, from CLOCK_REALTIME. */
+double now_real(void);
+/* Milliseconds from CLOCK_MONOTONIC, for deadlines. */
+int64_t now_mono_ms(void);
+/* Put fd in non-blocking mode; 0 or -1. */
+int set_nonblock(int fd);
+/* The last path component of s (no copy). */
+const char *path_base(const char *s);
+/* Parse a decimal integer in [min, max]; 0 or -1 (errstr set). */
+int parse_ll(const char *s, long long min, long long max, long long *out,
+    const char **errstr);
+/* Make fds 0, 1 and 2 valid (opened on /dev/null when closed). */
+void fds_sanitize(void);
+/* Close every descriptor >= lowfd. */
+void fds_close_from(int lowfd);
+
+#endif
