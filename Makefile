@@ -84,6 +84,25 @@ $(T)/unit/%: test/unit/%.c $(T)/libpostern.a
 	@mkdir -p $(dir $@)
 	$(CC) $(T_CFLAGS) -Itest/unit -o $@ $< $(T)/libpostern.a -lcmocka -lbsd
 
+# ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECS=600` for a long run) --------
+FUZZ_SRC = $(sort $(wildcard test/fuzz/fuzz_*.c))
+FUZZ_BIN = $(FUZZ_SRC:test/fuzz/%.c=$(T)/fuzz/%)
+FUZZ_SECS ?= 60
+FUZZ_CC	= clang
+
+$(T)/fuzz/%: test/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
+		-DPOSTERN_SYSCONFDIR='"$(SYSCONFDIR)"' -DPOSTERN_SPOOLDIR='"$(SPOOLDIR)"' \
+		-o $@ $< $(LIB_SRC) -lbsd
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
+		mkdir -p $(T)/corpus/$$n; echo "== $$n ($(FUZZ_SECS) s)"; \
+		$$f -max_total_time=$(FUZZ_SECS) -print_final_stats=0 \
+			$(T)/corpus/$$n >$(T)/corpus/$$n.log 2>&1 || \
+			{ tail -n 40 $(T)/corpus/$$n.log; exit 1; }; done
+
 # ---- checks ---------------------------------------------------------------
 PYTHON	= /usr/bin/python3
 PYTEST_ARGS ?=
@@ -95,6 +114,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) check-build
 	$(MAKE) unit
+	$(MAKE) fuzz FUZZ_SECS=5
 	$(MAKE) integ
 
 check-build: $(T_PROGS) $(UNIT_BIN)
@@ -118,6 +138,6 @@ install: all
 clean:
 	rm -rf $(B) $(T)
 
-.PHONY: all deps check check-build unit integ demo install clean
+.PHONY: all deps check check-build unit integ fuzz demo install clean
 
 -include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(B)/cmd/*.d $(T)/cmd/*.d

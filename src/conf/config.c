@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bsd/string.h>
@@ -427,6 +428,29 @@ load_setting(void *arg, int lineno, const char *name, const char *value)
 	lc->cf->set[i] = 1;
 }
 
+/*
+ * Postfix's mydomain default is $myhostname minus its first component,
+ * so a main.cf that sets only myhostname moves mydomain with it. The
+ * computed default from the system host name applies otherwise.
+ */
+static void
+derive_mydomain(struct config *cf)
+{
+	long h = param_index("myhostname"), d = param_index("mydomain");
+	char err[256], *host, *dot;
+
+	if (!cf->set[h] || cf->set[d])
+		return;
+	host = conf_expand(cf, cf->raw[h], err, sizeof(err));
+	if (host == NULL)
+		return;		/* config_finish reports the loop */
+	dot = strchr(host, '.');
+	free(cf->raw[d]);
+	cf->raw[d] = xstrdup(dot != NULL && dot[1] != '\0' ? dot + 1 :
+	    "localdomain");
+	free(host);
+}
+
 /* Load dir/main.cf. */
 struct config *
 config_load(const char *dir, char *err, size_t errlen)
@@ -443,6 +467,13 @@ config_load(const char *dir, char *err, size_t errlen)
 		goto fail;
 	}
 	if (fs_read_file(path, &text, MAINCF_MAX) < 0) {
+		struct stat st;
+		/* No main.cf is all defaults; no directory is a typo in -C. */
+		if (errno == ENOENT && stat(dir, &st) < 0) {
+			snprintf(err, errlen, "configuration directory %s: %s",
+			    dir, strerror(errno));
+			goto fail;
+		}
 		if (errno != ENOENT) {
 			snprintf(err, errlen, "cannot read %s: %s", path,
 			    errno == EFBIG ? "file larger than 1 MB" :
@@ -459,6 +490,7 @@ config_load(const char *dir, char *err, size_t errlen)
 	}
 	free(cf->raw[param_index("config_directory")]);
 	cf->raw[param_index("config_directory")] = xstrdup(dir);
+	derive_mydomain(cf);
 	if (config_finish(cf, err, errlen) < 0)
 		goto fail;
 	buf_free(&text);

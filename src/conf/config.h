@@ -28,7 +28,8 @@ int maincf_parse(const char *text, size_t len, maincf_cb cb, void *arg,
     char *err, size_t errlen);
 
 /*
- * Load dir/main.cf. A missing main.cf means all defaults; an unreadable
+ * Load dir/main.cf. A missing main.cf means all defaults (a missing dir
+ * is an error); an unreadable
  * one, a syntax error or a value of the wrong type is an error: NULL is
  * returned and err says what is wrong and where. Unknown parameters are
  * logged with log_warnx.

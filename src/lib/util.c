@@ -94,3 +94,24 @@ fds_close_from(int lowfd)
 {
 	closefrom(lowfd);
 }
+
+/* Close every descriptor >= 3 except two. */
+void
+fds_close_except(int keep1, int keep2)
+{
+	int lo = 3, a = keep1 < keep2 ? keep1 : keep2;
+	int b = keep1 < keep2 ? keep2 : keep1;
+
+	/* Close the gaps below, between and above the kept ones. */
+	if (a >= lo) {
+		if (a > lo)
+			close_range((unsigned)lo, (unsigned)a - 1, 0);
+		lo = a + 1;
+	}
+	if (b >= lo) {
+		if (b > lo)
+			close_range((unsigned)lo, (unsigned)b - 1, 0);
+		lo = b + 1;
+	}
+	close_range((unsigned)lo, ~0U, 0);
+}

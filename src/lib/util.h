@@ -20,6 +20,8 @@ int parse_ll(const char *s, long long min, long long max, long long *out,
     const char **errstr);
 /* Make fds 0, 1 and 2 valid (opened on /dev/null when closed). */
 void fds_sanitize(void);
+/* Close every descriptor >= 3 except keep1 and keep2 (-1: none). */
+void fds_close_except(int keep1, int keep2);
 /* Close every descriptor >= lowfd. */
 void fds_close_from(int lowfd);
 

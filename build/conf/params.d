@@ -1,2 +1,0 @@
-build/conf/params.o: src/conf/params.c src/conf/params.h
-src/conf/params.h:

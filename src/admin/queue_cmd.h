@@ -1,0 +1,31 @@
+/*
+ * queue_cmd.h - `postern queue` (mailq) and `postern flush`.
+ */
+#ifndef POSTERN_QUEUE_CMD_H
+#define POSTERN_QUEUE_CMD_H
+
+#include <stddef.h>
+
+struct buf;
+
+/*
+ * postern queue [-j]; argv[0] is "queue" or "mailq". Lists the queue in
+ * postqueue -p layout, or one JSON object per message with -j. Returns
+ * the exit status (0, EX_USAGE, EX_NOPERM, EX_UNAVAILABLE).
+ */
+int queue_cmd(int argc, char **argv, const char *confdir);
+
+/*
+ * postern flush; argv[0] is "flush". Asks posternd to retry every
+ * deferred message now. Returns 0, EX_USAGE, EX_UNAVAILABLE or
+ * EX_SOFTWARE when the daemon refused.
+ */
+int flush_cmd(int argc, char **argv, const char *confdir);
+
+/*
+ * Append s as a JSON string (quotes included) to out: '"', '\' and
+ * control characters escaped, invalid UTF-8 bytes replaced by U+FFFD.
+ */
+void json_add_string(struct buf *out, const char *s);
+
+#endif

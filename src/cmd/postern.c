@@ -1,0 +1,86 @@
+/*
+ * postern.c - the administration program: global options, then one
+ * subcommand from a table.
+ *
+ *   postern [-v] [-C dir] conf | queue | mailq | flush [args]
+ *
+ * The subcommands live in src/admin/; this file only finds the
+ * configuration directory (-C, then POSTERN_CONFIG_DIR, then the built-in
+ * one) and dispatches, so every subcommand is testable on its own.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "admin/conf_cmd.h"
+#include "admin/queue_cmd.h"
+#include "lib/log.h"
+
+/* One subcommand: its name and the function that runs it. */
+struct subcmd {
+	const char	*name;
+	int		(*run)(int argc, char **argv, const char *confdir);
+};
+
+static const struct subcmd subcmds[] = {
+	{ "conf", conf_cmd },
+	{ "flush", flush_cmd },
+	{ "mailq", queue_cmd },
+	{ "queue", queue_cmd },
+};
+
+/* Print the usage summary and return EX_USAGE. */
+static int
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: postern [-v] [-C config_dir] command [args]\n"
+	    "  conf [-n | -d | -x] [-h] [name ...]  show parameters\n"
+	    "  queue [-j]                          list the mail queue "
+	    "(alias: mailq)\n"
+	    "  flush                               retry deferred mail now\n");
+	return EX_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *confdir = getenv("POSTERN_CONFIG_DIR");
+	int ch;
+
+	log_open("postern", LOG_DEST_CLI, NULL);
+	if (confdir == NULL || *confdir == '\0')
+		confdir = POSTERN_SYSCONFDIR;
+	/* '+': options after the subcommand belong to the subcommand. */
+	opterr = 0;
+	while ((ch = getopt(argc, argv, "+C:v")) != -1) {
+		switch (ch) {
+		case 'C':
+			confdir = optarg;
+			break;
+		case 'v':
+			log_set_verbose(1);
+			break;
+		default:
+			if (optopt == 'C')
+				fprintf(stderr, "postern: option -C needs a "
+				    "directory\n");
+			else
+				fprintf(stderr, "postern: invalid option -- "
+				    "'%c'\n", optopt);
+			return usage();
+		}
+	}
+	if (optind == argc) {
+		fprintf(stderr, "postern: missing command\n");
+		return usage();
+	}
+	for (size_t i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++)
+		if (strcmp(argv[optind], subcmds[i].name) == 0)
+			return subcmds[i].run(argc - optind, argv + optind,
+			    confdir);
+	fprintf(stderr, "postern: unknown command \"%s\"\n", argv[optind]);
+	return usage();
+}

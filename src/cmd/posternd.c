@@ -1,0 +1,142 @@
+/*
+ * posternd.c - the postern delivery daemon: option parsing and start-up.
+ *
+ * Everything after start-up is in deliver/loop.c. Here: read main.cf,
+ * open the log, create missing spool directories, take the queue lock
+ * (one daemon per spool), detach unless -f, and run the loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "conf/config.h"
+#include "deliver/loop.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "spool/spool.h"
+
+/* Print usage and exit. */
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: posternd [-fv] [-C config_dir]\n");
+	exit(EX_USAGE);
+}
+
+/* Take the queue lock; returns the descriptor (kept open for life). */
+static int
+take_lock(const char *queue_dir)
+{
+	char dir[PATH_BUF], path[PATH_BUF + 32], pid[32];
+	int fd;
+	ssize_t n;
+
+	if (spool_path(queue_dir, QD_PID, dir, sizeof(dir)) < 0)
+		fatalx_status(EX_CONFIG, "queue_directory path too long");
+	snprintf(path, sizeof(path), "%s/master.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fatal("cannot open lock file %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fatalx_status(EX_TEMPFAIL, "another posternd (pid %s) is already "
+		    "running for queue directory %s", pid[0] ? pid : "?",
+		    queue_dir);
+	}
+	return fd;
+}
+
+/* Record our pid in the lock file. */
+static void
+write_pid(int fd)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("cannot write the pid to the lock file");
+}
+
+/* Detach from the terminal. */
+static void
+detach(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		fatal("setsid");
+	if (chdir("/") < 0)
+		fatal("chdir /");
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *dir = getenv("POSTERN_CONFIG_DIR");
+	struct config *cf;
+	char err[1024];
+	int ch, foreground = 0, verbose = 0, lock;
+	const char *logfile;
+
+	fds_sanitize();
+	log_open("posternd", LOG_DEST_CLI, NULL);
+	while ((ch = getopt(argc, argv, "C:fv")) != -1) {
+		switch (ch) {
+		case 'C': dir = optarg; break;
+		case 'f': foreground = 1; break;
+		case 'v': verbose = 1; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (dir == NULL || *dir == '\0')
+		dir = POSTERN_SYSCONFDIR;
+	cf = config_load(dir, err, sizeof(err));
+	if (cf == NULL)
+		fatalx_status(EX_CONFIG, "%s", err);
+	umask(077);
+	if (spool_create(conf_str(cf, "queue_directory"), err, sizeof(err)) < 0)
+		fatalx_status(EX_CANTCREAT, "%s", err);
+	lock = take_lock(conf_str(cf, "queue_directory"));
+
+	/* Logging: stderr under -f, else maillog_file or syslog. */
+	logfile = conf_str(cf, "maillog_file");
+	if (!foreground)
+		detach();
+	if (foreground)
+		log_open("postern/qmgr", LOG_DEST_STDERR, NULL);
+	else if (logfile[0] && log_open("postern/qmgr", LOG_DEST_FILE,
+	    logfile) < 0)
+		fatal("cannot open maillog_file %s", logfile);
+	else if (!logfile[0])
+		log_open("postern/qmgr", LOG_DEST_SYSLOG, NULL);
+	log_set_hostname(conf_str(cf, "myhostname"));
+	log_set_verbose(verbose);
+	write_pid(lock);
+	return loop_run(cf);
+}

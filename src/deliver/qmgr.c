@@ -1,0 +1,496 @@
+/*
+ * qmgr.c - the daemon's table of queued messages and the spool state
+ * changes it makes (see qmgr.h and postern-spool(5)).
+ *
+ * Order of writes, so that a crash at any point is safe:
+ *   finish: write state/QID first, then rename the message; a crash in
+ *           between leaves the message in active/ with the new state, and
+ *           recovery delivers only what the state still lists as pending.
+ *   done:   unlink the message, then its state; an orphan state record is
+ *           removed at the next start.
+ * The table is a plain array: this is a small machine's queue. (Scaling to
+ * very large queues belongs to the scheduler issue.)
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "deliver/qmgr.h"
+#include "deliver/sched.h"
+#include "lib/fsio.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xalloc.h"
+#include "spool/qfile.h"
+
+#define QFILE_READ_MAX	((size_t)2100000000)
+#define TMP_MAX_AGE	(24 * 3600)	/* longer than any sendmail lives */
+
+/* Set up paths. */
+int
+qmgr_init(struct qmgr *q, const char *queue_dir, long long min_backoff,
+    long long max_backoff)
+{
+	memset(q, 0, sizeof(*q));
+	for (int d = 0; d < QD_COUNT; d++)
+		if (spool_path(queue_dir, (enum qdir)d, q->dir[d],
+		    sizeof(q->dir[d])) < 0)
+			return -1;
+	q->min_backoff = min_backoff;
+	q->max_backoff = max_backoff;
+	return 0;
+}
+
+/* Free one table entry. */
+static void
+qmsg_free(struct qmsg *m)
+{
+	qstate_free(&m->st);
+	free(m);
+}
+
+void
+qmgr_free(struct qmgr *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		qmsg_free(q->m[i]);
+	free(q->m);
+	q->m = NULL;
+	q->n = q->cap = 0;
+}
+
+/* Find a message by queue ID. */
+static struct qmsg *
+qmgr_find(const struct qmgr *q, const char *qid)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (strcmp(q->m[i]->qid, qid) == 0)
+			return q->m[i];
+	return NULL;
+}
+
+/* Drop a message from the table. */
+static void
+qmgr_drop(struct qmgr *q, struct qmsg *m)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		if (q->m[i] != m)
+			continue;
+		q->m[i] = q->m[--q->n];
+		qmsg_free(m);
+		return;
+	}
+}
+
+/* Quarantine a file that is not a message; one log line, no death. */
+static void
+quarantine(struct qmgr *q, enum qdir from, const char *name, const char *why)
+{
+	if (fs_move(q->dir[from], name, q->dir[QD_CORRUPT], name) < 0) {
+		log_warn("%s: cannot move %s/%s to corrupt/", name,
+		    spool_dirname(from), name);
+		return;
+	}
+	log_warnx("%s: moved to corrupt/: %s", name, why);
+}
+
+/* Read the state record of qid into st (all pending when absent). */
+static void
+load_state(struct qmgr *q, const char *qid, size_t nrcpt, struct qstate *st)
+{
+	struct buf b = BUF_INIT;
+	char path[PATH_BUF + QID_MAX + 2], err[256];
+
+	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_STATE], qid);
+	if (fs_read_file(path, &b, 1 << 24) < 0) {
+		if (errno != ENOENT)
+			log_warn("%s: cannot read state record", qid);
+		qstate_init(st, nrcpt);
+		goto out;
+	}
+	if (qstate_parse(b.data, b.len, nrcpt, st, err, sizeof(err)) < 0) {
+		/* At-least-once: a damaged record means try everyone again. */
+		log_warnx("%s: damaged state record (%s); every recipient not "
+		    "known to be done will be tried", qid, err);
+		qstate_init(st, nrcpt);
+	}
+out:
+	buf_free(&b);
+}
+
+/* True when some recipient still has a delivery to try. */
+static int
+has_work(const struct qstate *st)
+{
+	return qstate_count(st, RS_PENDING) + qstate_count(st, RS_DEFERRED) > 0;
+}
+
+/*
+ * Load dir/qid into the table. Returns the entry, or NULL when the file
+ * is gone or was quarantined. pickup logs the qmgr "from=" line.
+ */
+static struct qmsg *
+load_msg(struct qmgr *q, enum qdir d, const char *qid, int pickup)
+{
+	struct buf b = BUF_INIT;
+	struct qenv env;
+	struct qmsg *m = NULL;
+	char path[PATH_BUF + QID_MAX + 2], err[256];
+	size_t off;
+
+	memset(&env, 0, sizeof(env));
+	snprintf(path, sizeof(path), "%s/%s", q->dir[d], qid);
+	if (fs_read_file(path, &b, QFILE_READ_MAX) < 0) {
+		if (errno != ENOENT)
+			log_warn("%s: cannot read queue file", qid);
+		goto out;
+	}
+	if (qfile_parse(b.data, b.len, &env, &off, err, sizeof(err)) < 0) {
+		quarantine(q, d, qid, err);
+		goto out;
+	}
+	m = xcalloc(1, sizeof(*m));
+	strlcpy(m->qid, qid, sizeof(m->qid));
+	m->where = d;
+	m->arrival = env.arrival;
+	m->null_sender = env.sender[0] == '\0';
+	m->active_time = now_real();
+	load_state(q, qid, env.nrcpt, &m->st);
+	m->final = !has_work(&m->st);
+	if (d == QD_DEFERRED && m->st.last > 0)
+		m->next_try = sched_next_retry(m->arrival, m->st.last,
+		    q->min_backoff, q->max_backoff);
+	if (pickup) {
+		log_set_ident("postern/pickup");
+		log_info("%s: uid=%lu from=<%s>", qid, (unsigned long)env.uid,
+		    env.sender);
+		log_set_ident("postern/qmgr");
+		log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)",
+		    qid, env.sender, b.len, env.nrcpt);
+	}
+	if (q->n == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 64;
+		q->m = xreallocarray(q->m, q->cap, sizeof(*q->m));
+	}
+	q->m[q->n++] = m;
+out:
+	qenv_free(&env);
+	buf_free(&b);
+	return m;
+}
+
+/* Call fn for every plain entry name of a spool directory. */
+static void
+each_entry(const char *dir, void (*fn)(struct qmgr *, const char *, void *),
+    struct qmgr *q, void *arg)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+
+	if (dp == NULL) {
+		log_warn("cannot open directory %s", dir);
+		return;
+	}
+	/* Collect first: fn may rename entries out of this directory. */
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			names = xreallocarray(names, cap, sizeof(*names));
+		}
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(dp);
+	for (size_t i = 0; i < n; i++) {
+		fn(q, names[i], arg);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* Recovery: remove a stale sendmail temporary file. */
+static void
+clean_tmp(struct qmgr *q, const char *name, void *arg)
+{
+	char path[2 * PATH_BUF];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_TMP], name);
+	if (lstat(path, &sb) == 0 && sb.st_mtime < time(NULL) - TMP_MAX_AGE) {
+		if (unlink(path) == 0)
+			log_info("removed stale temporary file incoming/tmp/%s",
+			    name);
+	}
+}
+
+/* Recovery: take a message from active/ or deferred/ into the table. */
+static void
+take(struct qmgr *q, const char *name, void *arg)
+{
+	enum qdir d = *(enum qdir *)arg;
+
+	if (!qid_valid(name)) {
+		quarantine(q, d, name, "file name is not a queue ID");
+		return;
+	}
+	if (qmgr_find(q, name) == NULL)
+		(void)load_msg(q, d, name, 0);
+}
+
+/* Recovery: remove a state record whose message is gone. */
+static void
+clean_state(struct qmgr *q, const char *name, void *arg)
+{
+	static const enum qdir homes[] = { QD_NEW, QD_ACTIVE, QD_DEFERRED,
+	    QD_HOLD, QD_CORRUPT };
+	char path[2 * PATH_BUF];
+
+	for (size_t i = 0; i < sizeof(homes) / sizeof(homes[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", q->dir[homes[i]], name);
+		if (access(path, F_OK) == 0)
+			return;
+	}
+	if (fs_remove(q->dir[QD_STATE], name) < 0)
+		log_warn("cannot remove orphan state record state/%s", name);
+}
+
+/* Start-up recovery. */
+void
+qmgr_recover(struct qmgr *q)
+{
+	enum qdir d;
+	char path[2 * PATH_BUF];
+	DIR *dp;
+	struct dirent *de;
+
+	each_entry(q->dir[QD_TMP], clean_tmp, q, NULL);
+	/* Half-written state records: only the daemon writes them, and the
+	   daemon holds the lock, so every leftover is stale. */
+	if ((dp = opendir(q->dir[QD_STATE])) != NULL) {
+		while ((de = readdir(dp)) != NULL) {
+			size_t l = strlen(de->d_name);
+			if (de->d_name[0] == '.' && l > 4 &&
+			    strcmp(de->d_name + l - 4, ".tmp") == 0) {
+				snprintf(path, sizeof(path), "%s/%s",
+				    q->dir[QD_STATE], de->d_name);
+				(void)unlink(path);
+			}
+		}
+		closedir(dp);
+	}
+	each_entry(q->dir[QD_STATE], clean_state, q, NULL);
+	d = QD_ACTIVE;
+	each_entry(q->dir[QD_ACTIVE], take, q, &d);
+	d = QD_DEFERRED;
+	each_entry(q->dir[QD_DEFERRED], take, q, &d);
+	qmgr_pickup(q);
+}
+
+/* Pickup: move one committed message to active/ and load it. */
+static void
+pick(struct qmgr *q, const char *name, void *arg)
+{
+	if (!qid_valid(name)) {
+		quarantine(q, QD_NEW, name, "file name is not a queue ID");
+		return;
+	}
+	if (fs_move(q->dir[QD_NEW], name, q->dir[QD_ACTIVE], name) < 0) {
+		if (errno != ENOENT)
+			log_warn("%s: cannot move incoming/new/%s to active/",
+			    name, name);
+		return;
+	}
+	(void)load_msg(q, QD_ACTIVE, name, 1);
+}
+
+/* Claim everything in incoming/new. */
+void
+qmgr_pickup(struct qmgr *q)
+{
+	each_entry(q->dir[QD_NEW], pick, q, NULL);
+}
+
+/* Take in unknown deferred files. */
+void
+qmgr_scan_deferred(struct qmgr *q)
+{
+	enum qdir d = QD_DEFERRED;
+
+	each_entry(q->dir[QD_DEFERRED], take, q, &d);
+}
+
+/* Everything deferred with work left is due now. */
+void
+qmgr_flush(struct qmgr *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (!q->m[i]->final && q->m[i]->worker == 0)
+			q->m[i]->next_try = 0;
+}
+
+/* Order for due messages: oldest first. */
+static int
+by_arrival(const void *a, const void *b)
+{
+	const struct qmsg *x = *(struct qmsg *const *)a;
+	const struct qmsg *y = *(struct qmsg *const *)b;
+
+	return (x->arrival > y->arrival) - (x->arrival < y->arrival);
+}
+
+/* Collect idle due messages. */
+size_t
+qmgr_due(struct qmgr *q, double now, struct qmsg **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < q->n && n < max; i++) {
+		struct qmsg *m = q->m[i];
+		if (m->worker == 0 && !m->final && m->next_try <= now)
+			out[n++] = m;
+	}
+	qsort(out, n, sizeof(*out), by_arrival);
+	return n;
+}
+
+/* deferred/ -> active/ before delivery. */
+int
+qmgr_activate(struct qmgr *q, struct qmsg *m)
+{
+	if (m->where == QD_ACTIVE)
+		return 0;
+	if (fs_move(q->dir[m->where], m->qid, q->dir[QD_ACTIVE], m->qid) < 0) {
+		if (errno == ENOENT) {
+			/* Deleted by the administrator meanwhile. */
+			qmgr_drop(q, m);
+			return -1;
+		}
+		log_warn("%s: cannot move to active/", m->qid);
+		m->next_try = now_real() + (double)q->min_backoff;
+		return -1;
+	}
+	m->where = QD_ACTIVE;
+	m->active_time = now_real();
+	return 0;
+}
+
+/* Map a worker verdict to a recipient status. */
+static enum rcpt_status
+verdict_to_status(enum verdict v)
+{
+	return v == V_SENT ? RS_SENT : v == V_BOUNCE ? RS_FAILED : RS_DEFERRED;
+}
+
+/* A worker is done with m: record the outcome in the spool. */
+static void
+qmgr_finish(struct qmgr *q, struct qmsg *m)
+{
+	struct buf b = BUF_INIT;
+	double now = now_real();
+
+	m->worker = 0;
+	m->st.attempts++;
+	m->st.last = now;
+	if (qstate_count(&m->st, RS_SENT) == m->st.n) {
+		if (fs_remove(q->dir[m->where], m->qid) < 0) {
+			log_warn("%s: cannot remove delivered message", m->qid);
+			m->final = 1;
+			goto out;
+		}
+		if (fs_remove(q->dir[QD_STATE], m->qid) < 0)
+			log_warn("%s: cannot remove state record", m->qid);
+		log_set_ident("postern/qmgr");
+		log_info("%s: removed", m->qid);
+		qmgr_drop(q, m);
+		goto out;
+	}
+	qstate_format(&m->st, &b);
+	if (fs_replace(q->dir[QD_STATE], m->qid, b.data, b.len, 0600) < 0) {
+		/* Keep the old state: some recipients may get it twice. */
+		log_warn("%s: cannot write state record", m->qid);
+	}
+	m->final = !has_work(&m->st);
+	m->next_try = sched_next_retry(m->arrival, now, q->min_backoff,
+	    q->max_backoff);
+	if (m->where != QD_DEFERRED) {
+		if (fs_move(q->dir[m->where], m->qid, q->dir[QD_DEFERRED],
+		    m->qid) < 0)
+			log_warn("%s: cannot move to deferred/", m->qid);
+		else
+			m->where = QD_DEFERRED;
+	}
+	if (m->final) {
+		log_set_ident("postern/qmgr");
+		log_info("%s: %zu recipient(s) failed permanently; the message "
+		    "is kept in the deferred queue (see postern queue); "
+		    "returning it to the sender arrives in a later version",
+		    m->qid, qstate_count(&m->st, RS_FAILED));
+	}
+out:
+	buf_free(&b);
+}
+
+/* Apply one worker result. */
+void
+qmgr_result(struct qmgr *q, const struct wresult *r, pid_t pid)
+{
+	struct qmsg *m = qmgr_find(q, r->qid);
+
+	if (m == NULL || m->worker != pid) {
+		log_warnx("%s: result from worker %ld for a message it does "
+		    "not hold; ignored", r->qid, (long)pid);
+		return;
+	}
+	if (r->type == 'M') {
+		qmgr_finish(q, m);
+		return;
+	}
+	if (r->idx >= m->st.n) {
+		log_warnx("%s: worker %ld reported recipient %zu of %zu; "
+		    "ignored", r->qid, (long)pid, r->idx, m->st.n);
+		return;
+	}
+	qstate_set(&m->st, r->idx, verdict_to_status(r->verdict), r->dsn,
+	    r->text);
+}
+
+/* A worker exited: finish whatever it had not reported. */
+void
+qmgr_worker_gone(struct qmgr *q, pid_t pid)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		if (q->m[i]->worker != pid)
+			continue;
+		log_warnx("%s: delivery process %ld ended before reporting "
+		    "every recipient; the rest will be tried again",
+		    q->m[i]->qid, (long)pid);
+		qmgr_finish(q, q->m[i]);
+		i = (size_t)-1;		/* the table may have changed */
+	}
+}
+
+/* Earliest next try of an idle message with work left. */
+double
+qmgr_next_due(const struct qmgr *q)
+{
+	double t = 0;
+
+	for (size_t i = 0; i < q->n; i++) {
+		const struct qmsg *m = q->m[i];
+		if (m->worker || m->final)
+			continue;
+		if (t == 0 || m->next_try < t)
+			t = m->next_try;
+	}
+	return t;
+}

@@ -1,0 +1,71 @@
+/*
+ * qmgr.h - the queue manager: the daemon's picture of the spool.
+ *
+ * It knows every message in active/ and deferred/ (id, arrival, recipient
+ * state, next try, which worker has it) and makes every spool state change
+ * the daemon makes: pickup from incoming/new, active <-> deferred, state
+ * records, corrupt/, removal. The transitions are the ones postern-spool(5)
+ * lists; each is a durable rename or fs_replace.
+ */
+#ifndef POSTERN_QMGR_H
+#define POSTERN_QMGR_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "deliver/worker.h"
+#include "spool/qstate.h"
+#include "spool/spool.h"
+
+struct qmsg {
+	char		qid[QID_MAX];
+	enum qdir	where;		/* QD_ACTIVE or QD_DEFERRED */
+	double		arrival;
+	double		active_time;	/* when it last entered active/ */
+	double		next_try;	/* due when <= now */
+	int		null_sender;
+	int		final;		/* nothing left to try (failed kept) */
+	pid_t		worker;		/* 0 when idle */
+	struct qstate	st;
+};
+
+struct qmgr {
+	char		  dir[QD_COUNT][PATH_BUF];
+	struct qmsg	**m;
+	size_t		  n;
+	size_t		  cap;
+	long long	  min_backoff;
+	long long	  max_backoff;
+};
+
+/* Set up paths and the backoff bounds; no I/O. */
+int qmgr_init(struct qmgr *q, const char *queue_dir, long long min_backoff,
+    long long max_backoff);
+void qmgr_free(struct qmgr *q);
+/*
+ * Start-up recovery: remove stale temporary files and orphan state
+ * records, take active/ and deferred/ into the table (active/ is due at
+ * once: delivery is at-least-once), then pick up incoming/new.
+ */
+void qmgr_recover(struct qmgr *q);
+/* Claim everything in incoming/new: move to active/ and load it. */
+void qmgr_pickup(struct qmgr *q);
+/* Take in deferred/ files the table does not know (e.g. after a restore). */
+void qmgr_scan_deferred(struct qmgr *q);
+/* Make every deferred message that has something left to try due now. */
+void qmgr_flush(struct qmgr *q);
+/*
+ * Collect up to max idle messages due at now into out, oldest first;
+ * returns how many.
+ */
+size_t qmgr_due(struct qmgr *q, double now, struct qmsg **out, size_t max);
+/* Move a due deferred message to active/ before delivery; 0 or -1. */
+int qmgr_activate(struct qmgr *q, struct qmsg *m);
+/* Apply one worker result line from worker pid. */
+void qmgr_result(struct qmgr *q, const struct wresult *r, pid_t pid);
+/* Every message still held by worker pid is finished (worker exited). */
+void qmgr_worker_gone(struct qmgr *q, pid_t pid);
+/* The earliest next_try of an idle message with work left, or 0 if none. */
+double qmgr_next_due(const struct qmgr *q);
+
+#endif

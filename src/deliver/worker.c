@@ -1,0 +1,254 @@
+/*
+ * worker.c - deliver a batch of messages over one SMTP session.
+ *
+ * Runs in a forked child. For every recipient attempt it logs exactly one
+ * line in Postfix's format and writes one result record to the parent.
+ * It never touches the spool except to read the queue files.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+
+#include <bsd/string.h>
+
+#include "deliver/worker.h"
+#include "lib/fsio.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xalloc.h"
+#include "spool/qfile.h"
+
+#define QFILE_READ_MAX	((size_t)2100000000)
+
+/* Session state carried from one message of the batch to the next. */
+struct wsess {
+	struct smtp_session	*s;
+	int			 used;		/* a transaction ran on it */
+	int			 down;		/* connecting failed once */
+	struct smtp_result	 down_res;	/* ...and why */
+};
+
+/* Report one recipient to the parent. */
+static void
+report(int fd, const char *qid, size_t idx, enum verdict v,
+    const struct smtp_result *r)
+{
+	char line[800];
+	int n;
+
+	n = snprintf(line, sizeof(line), "R %s %zu %c %s %s\n", qid, idx,
+	    v == V_SENT ? 'S' : v == V_BOUNCE ? 'B' : 'D',
+	    r->dsn[0] ? r->dsn : "4.0.0", r->text);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = (int)strlen(line);
+	for (char *p = line; p < line + n - 1; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	line[n - 1] = '\n';
+	if (fs_write_all(fd, line, (size_t)n) < 0)
+		fatal("cannot report to the queue manager");
+}
+
+/* Log one Postfix-format delivery line and report it. */
+static void
+finish_rcpt(const struct worker_cfg *wc, int fd, const struct job_msg *jm,
+    const struct qenv *env, size_t idx, const struct smtp_result *r,
+    const char *relay, double conn_s, double xfer_s)
+{
+	double now = now_real();
+	enum verdict v;
+	char orig[1100] = "";
+	double a, b;
+
+	v = trouble_decide(&wc->pol, r, env->arrival, now, env->sender[0] == '\0');
+	if (env->rcpt[idx].orig)
+		snprintf(orig, sizeof(orig), ", orig_to=<%s>", env->rcpt[idx].orig);
+	a = jm->active_time - env->arrival;
+	b = now - jm->active_time - conn_s - xfer_s;
+	log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, delays=%.2f/%.2f/%.2f/%.2f, "
+	    "dsn=%s, status=%s (%s)", jm->qid, env->rcpt[idx].addr, orig,
+	    relay, now - env->arrival, a < 0 ? 0 : a, b < 0 ? 0 : b, conn_s,
+	    xfer_s, r->dsn, verdict_status(v), r->text);
+	report(fd, jm->qid, idx, v, r);
+}
+
+/* Fill a result that applies to a whole message without a session. */
+static void
+local_result(struct smtp_result *r, const char *dsn, const char *text)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = 4;
+	strlcpy(r->dsn, dsn, sizeof(r->dsn));
+	strlcpy(r->text, text, sizeof(r->text));
+}
+
+/* Deliver one message of the batch. */
+static void
+deliver_one(const struct worker_cfg *wc, struct wsess *ws,
+    const struct job_msg *jm, int fd)
+{
+	struct buf data = BUF_INIT;
+	struct qenv env;
+	struct smtp_result one, *res = NULL;
+	const char **rcpts = NULL;
+	size_t *idx = NULL, n = 0, off;
+	char path[PATH_BUF + QID_MAX + 2], err[256];
+	double t0, conn_s = 0, xfer_s = 0;
+	int rc;
+
+	memset(&env, 0, sizeof(env));
+	snprintf(path, sizeof(path), "%s/%s", wc->active_dir, jm->qid);
+	if (fs_read_file(path, &data, QFILE_READ_MAX) < 0) {
+		log_warn("%s: cannot read queue file %s", jm->qid, path);
+		goto out;
+	}
+	if (qfile_parse(data.data, data.len, &env, &off, err, sizeof(err)) < 0) {
+		log_warnx("%s: queue file changed under delivery: %s", jm->qid, err);
+		goto out;
+	}
+	rcpts = xcalloc(env.nrcpt, sizeof(*rcpts));
+	idx = xcalloc(env.nrcpt, sizeof(*idx));
+	for (size_t i = 0; i < env.nrcpt && i < jm->st->n; i++) {
+		if (jm->st->r[i].st != RS_PENDING && jm->st->r[i].st != RS_DEFERRED)
+			continue;
+		rcpts[n] = env.rcpt[i].addr;
+		idx[n++] = i;
+	}
+	if (n == 0)
+		goto out;
+	res = xcalloc(n, sizeof(*res));
+
+	/* Reasons to send nothing at all: the same for every recipient. */
+	if (wc->why_not[0] || ws->down) {
+		if (wc->why_not[0])
+			local_result(&one, "4.3.5", wc->why_not);
+		else
+			one = ws->down_res;
+		for (size_t i = 0; i < n; i++)
+			finish_rcpt(wc, fd, jm, &env, idx[i], &one, "none", 0, 0);
+		goto out;
+	}
+	t0 = now_real();
+	if (ws->s != NULL && ws->used && smtp_rset(ws->s) < 0) {
+		smtp_close(ws->s);
+		ws->s = NULL;
+	}
+	if (ws->s == NULL) {
+		ws->used = 0;
+		ws->s = smtp_open(&wc->relay, &wc->opts, &one);
+		if (ws->s == NULL) {
+			ws->down = 1;
+			ws->down_res = one;
+			conn_s = now_real() - t0;
+			for (size_t i = 0; i < n; i++)
+				finish_rcpt(wc, fd, jm, &env, idx[i], &one,
+				    "none", conn_s, 0);
+			goto out;
+		}
+	}
+	conn_s = now_real() - t0;
+	t0 = now_real();
+	rc = smtp_send(ws->s, env.sender, rcpts, n, data.data + off, env.size,
+	    (env.flags & QF_8BIT) != 0, res);
+	ws->used = 1;
+	xfer_s = now_real() - t0;
+	for (size_t i = 0; i < n; i++)
+		finish_rcpt(wc, fd, jm, &env, idx[i], &res[i], smtp_peer(ws->s),
+		    conn_s, xfer_s);
+	if (rc < 0) {
+		smtp_close(ws->s);
+		ws->s = NULL;
+	}
+out:
+	{
+		char line[QID_MAX + 4];
+		int len = snprintf(line, sizeof(line), "M %s\n", jm->qid);
+		if (fs_write_all(fd, line, (size_t)len) < 0)
+			fatal("cannot report to the queue manager");
+	}
+	free(res);
+	free(rcpts);
+	free(idx);
+	qenv_free(&env);
+	buf_free(&data);
+}
+
+/* The worker's main: deliver the batch, then exit. */
+void
+worker_run(const struct worker_cfg *wc, const struct job_msg *msgs, size_t n,
+    int fd)
+{
+	struct wsess ws;
+
+	/* A worker must not outlive a killed daemon and deliver unseen. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(1);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	log_set_ident("postern/smtp");
+	memset(&ws, 0, sizeof(ws));
+	for (size_t i = 0; i < n; i++)
+		deliver_one(wc, &ws, &msgs[i], fd);
+	if (ws.s != NULL)
+		smtp_close(ws.s);
+	_exit(0);
+}
+
+/* Parse a result line. */
+int
+worker_result_parse(const char *line, struct wresult *out)
+{
+	const char *p = line, *sp;
+	char *end;
+	unsigned long v;
+	size_t len;
+
+	memset(out, 0, sizeof(*out));
+	if ((line[0] != 'R' && line[0] != 'M') || line[1] != ' ')
+		return -1;
+	out->type = line[0];
+	p = line + 2;
+	sp = strchr(p, ' ');
+	len = sp ? (size_t)(sp - p) : strlen(p);
+	if (len == 0 || len >= sizeof(out->qid))
+		return -1;
+	memcpy(out->qid, p, len);
+	out->qid[len] = '\0';
+	if (!qid_valid(out->qid))
+		return -1;
+	if (out->type == 'M')
+		return sp == NULL ? 0 : -1;
+	if (sp == NULL)
+		return -1;
+	p = sp + 1;
+	errno = 0;
+	v = strtoul(p, &end, 10);
+	if (errno || end == p || *end != ' ' || v > 1000000)
+		return -1;
+	out->idx = v;
+	p = end + 1;
+	switch (*p) {
+	case 'S': out->verdict = V_SENT; break;
+	case 'D': out->verdict = V_DEFER; break;
+	case 'B': out->verdict = V_BOUNCE; break;
+	default: return -1;
+	}
+	if (p[1] != ' ')
+		return -1;
+	p += 2;
+	sp = strchr(p, ' ');
+	len = sp ? (size_t)(sp - p) : strlen(p);
+	if (len == 0 || len >= sizeof(out->dsn))
+		return -1;
+	memcpy(out->dsn, p, len);
+	out->dsn[len] = '\0';
+	strlcpy(out->text, sp ? sp + 1 : "", sizeof(out->text));
+	return 0;
+}
