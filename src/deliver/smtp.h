@@ -78,6 +78,12 @@ struct smtp_session *smtp_open(const struct smtp_relay *r,
 const char *smtp_peer(const struct smtp_session *s);
 /* 1 when the server announced the EHLO keyword (e.g. "PIPELINING"). */
 int smtp_has_ext(const struct smtp_session *s, const char *keyword);
+/*
+ * The parameters announced with an EHLO keyword ("PLAIN LOGIN" for AUTH,
+ * "" when none), or NULL when the keyword was not announced.
+ */
+const char *smtp_ext_param(const struct smtp_session *s,
+    const char *keyword);
 
 /*
  * One mail transaction. msg holds the message with LF line ends (it is
@@ -106,5 +112,11 @@ void smtp_close(struct smtp_session *s);
  */
 long smtp_reply_parse(const char *in, size_t len, int *code, char *text,
     size_t textlen);
+/*
+ * The enhanced status code (RFC 3463) of a reply (pure): the "X.Y.Z" its
+ * text starts with when X is the class of code, else "X.0.0". Returns 1
+ * when the text supplied it, 0 for the default.
+ */
+int smtp_reply_dsn(int code, const char *text, char *dsn, size_t dsnlen);
 
 #endif

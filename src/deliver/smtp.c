@@ -1,0 +1,973 @@
+/*
+ * smtp.c - the SMTP client: relay syntax, reply parsing, one session.
+ *
+ * A session is: connect (conn.c), 220 greeting, EHLO (HELO fallback),
+ * the TLS gate, then transactions. A transaction writes MAIL, every RCPT
+ * and DATA as one pipelined group when the server offers PIPELINING (one
+ * write, then the replies in order), else one command at a time, then
+ * the DATA stream from body.c. Each recipient gets one smtp_result whose
+ * text reads like Postfix's, so the log lines and bounces look familiar.
+ *
+ * Nothing here decides to defer or bounce: results are reported, and
+ * trouble.c applies the policy. The session is marked broken at the
+ * first network or protocol error; it then carries no more commands.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <bsd/stdlib.h>
+#include <bsd/string.h>
+
+#include "deliver/body.h"
+#include "deliver/conn.h"
+#include "deliver/smtp.h"
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#define REPLY_LINE_MAX	512	/* octets a reply line, CRLF included */
+#define REPLY_LINES_MAX	100
+#define ADDR_MAX	1000	/* longest address we put in a command */
+
+/* An EHLO keyword and its parameters. */
+struct smtp_ext {
+	char	*kw;		/* upper case */
+	char	*param;		/* "" when none */
+};
+
+struct smtp_session {
+	struct conn	*c;
+	struct smtp_opts o;
+	char		*helo_name;
+	char		*tls_level;
+	char		 hostaddr[320];	/* "host[addr]" */
+	char		 peer[330];	/* "host[addr]:port" */
+	struct smtp_ext	*ext;
+	size_t		 next;
+	long long	 size_max;	/* SIZE parameter; 0: no limit */
+	int		 broken;
+};
+
+/* One reply as read from the server. */
+struct reply {
+	int	code;
+	char	text[1024];
+};
+
+/* Service names known without /etc/services. */
+static const struct {
+	const char	*name;
+	const char	*port;
+} services[] = {
+	{ "smtp", "25" },
+	{ "submission", "587" },
+	{ "smtps", "465" },
+	{ "submissions", "465" },
+};
+
+/* 1 when every byte of s (n bytes) may appear in a relay host name. */
+static int
+host_chars_ok(const char *s, size_t n, int bracket)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '.' || s[i] == '-' || s[i] == '_')
+			continue;
+		/* Address literals may be IPv6 with a zone. */
+		if (bracket && (s[i] == ':' || s[i] == '%'))
+			continue;
+		return 0;
+	}
+	return 1;
+}
+
+/* The numeric port for ps (a number or known service name), or NULL. */
+static const char *
+relay_port(const char *ps, char *num, size_t numlen)
+{
+	const char *errstr;
+	size_t i;
+	long long v;
+
+	for (i = 0; i < sizeof(services) / sizeof(services[0]); i++)
+		if (strcasecmp(ps, services[i].name) == 0)
+			return services[i].port;
+	if (strspn(ps, "0123456789") != strlen(ps))
+		return NULL;
+	v = strtonum(ps, 1, 65535, &errstr);
+	if (errstr != NULL)
+		return NULL;
+	snprintf(num, numlen, "%lld", v);
+	return num;
+}
+
+/* Parse "[host]:port", "[host]", "host:port" or "host". */
+int
+smtp_relay_parse(const char *spec, struct smtp_relay *r, char *err,
+    size_t errlen)
+{
+	const char *hs, *he, *ps = NULL, *port;
+	char num[8];
+	int bracket;
+
+	memset(r, 0, sizeof(*r));
+	if (spec == NULL || *spec == '\0') {
+		snprintf(err, errlen, "empty relay host");
+		return -1;
+	}
+	bracket = spec[0] == '[';
+	if (bracket) {
+		hs = spec + 1;
+		if ((he = strchr(hs, ']')) == NULL) {
+			snprintf(err, errlen, "relay \"%s\": missing \"]\"",
+			    spec);
+			return -1;
+		}
+		if (he[1] == ':')
+			ps = he + 2;
+		else if (he[1] != '\0') {
+			snprintf(err, errlen, "relay \"%s\": unexpected text "
+			    "after \"]\"", spec);
+			return -1;
+		}
+	} else {
+		hs = spec;
+		he = strchr(hs, ':');
+		if (he != NULL && strchr(he + 1, ':') != NULL) {
+			snprintf(err, errlen, "relay \"%s\": an IPv6 address "
+			    "must be written in brackets, as [::1]:25", spec);
+			return -1;
+		}
+		if (he != NULL)
+			ps = he + 1;
+		else
+			he = hs + strlen(hs);
+	}
+	if (he == hs || !host_chars_ok(hs, (size_t)(he - hs), bracket)) {
+		snprintf(err, errlen, "relay \"%s\": %s host name", spec,
+		    he == hs ? "empty" : "invalid");
+		return -1;
+	}
+	port = ps == NULL ? "25" : relay_port(ps, num, sizeof(num));
+	if (port == NULL) {
+		snprintf(err, errlen, "relay \"%s\": port \"%s\" is neither "
+		    "a number from 1 to 65535 nor one of smtp, submission, "
+		    "smtps, submissions", spec, ps);
+		return -1;
+	}
+	r->host = xstrndup(hs, (size_t)(he - hs));
+	r->port = xstrdup(port);
+	r->mx = !bracket;
+	r->text = xstrdup(spec);
+	return 0;
+}
+
+/* Free what smtp_relay_parse allocated. */
+void
+smtp_relay_free(struct smtp_relay *r)
+{
+	if (r == NULL)
+		return;
+	free(r->host);
+	free(r->port);
+	free(r->text);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Check one complete reply line of n octets (CRLF included) against the
+ * grammar; returns its code, or -1. *last is set for a final line.
+ */
+static int
+reply_line(const char *p, size_t n, int *last)
+{
+	size_t i;
+
+	if (n < 5 || p[n - 2] != '\r')
+		return -1;
+	if (p[0] < '2' || p[0] > '5' || p[1] < '0' || p[1] > '5' ||
+	    p[2] < '0' || p[2] > '9')
+		return -1;
+	/* "250\r\n" is a final line with no text. */
+	if (n == 5) {
+		*last = 1;
+		return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+	}
+	if (p[3] != ' ' && p[3] != '-')
+		return -1;
+	for (i = 4; i < n - 2; i++)
+		if (p[i] == '\r' || p[i] == '\0')
+			return -1;
+	*last = p[3] == ' ';
+	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+}
+
+/* Append a line's text to text, joined by a space, truncated. */
+static void
+reply_text(char *text, size_t textlen, size_t *tl, const char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || textlen == 0)
+		return;
+	if (*tl > 0 && *tl + 1 < textlen)
+		text[(*tl)++] = ' ';
+	for (i = 0; i < n && *tl + 1 < textlen; i++)
+		text[(*tl)++] = p[i];
+	text[*tl] = '\0';
+}
+
+/* Parse one complete reply (see smtp.h). */
+long
+smtp_reply_parse(const char *in, size_t len, int *code, char *text,
+    size_t textlen)
+{
+	const char *p, *lf;
+	size_t off = 0, avail, n, tl = 0, lines = 0;
+	int c, first = -1, last = 0;
+
+	if (textlen > 0)
+		text[0] = '\0';
+	while (!last) {
+		p = in + off;
+		avail = len - off;
+		lf = memchr(p, '\n', avail < REPLY_LINE_MAX ? avail :
+		    REPLY_LINE_MAX);
+		if (lf == NULL)
+			return avail >= REPLY_LINE_MAX ? -1 : 0;
+		n = (size_t)(lf - p) + 1;
+		if ((c = reply_line(p, n, &last)) == -1)
+			return -1;
+		/* Every line of one reply carries the same code. */
+		if (first != -1 && c != first)
+			return -1;
+		if (++lines > REPLY_LINES_MAX)
+			return -1;
+		first = c;
+		reply_text(text, textlen, &tl, p + 4, n > 5 ? n - 6 : 0);
+		off += n;
+	}
+	*code = first;
+	return (long)off;
+}
+
+/* The number of decimal digits p starts with. */
+static size_t
+digits(const char *p)
+{
+	size_t n = 0;
+
+	while (p[n] >= '0' && p[n] <= '9')
+		n++;
+	return n;
+}
+
+/* The enhanced status code of a reply; see smtp.h. */
+int
+smtp_reply_dsn(int code, const char *text, char *dsn, size_t dsnlen)
+{
+	size_t i = 2, d;
+
+	/* "X.Y.Z" then space or end, X the class, Y and Z 1-3 digits. */
+	if (text[0] == '0' + code / 100 && text[1] == '.') {
+		d = digits(text + i);
+		if (d >= 1 && d <= 3 && text[i + d] == '.') {
+			i += d + 1;
+			d = digits(text + i);
+			i += d;
+			if (d >= 1 && d <= 3 && (text[i] == ' ' ||
+			    text[i] == '\0') && i < dsnlen) {
+				memcpy(dsn, text, i);
+				dsn[i] = '\0';
+				return 1;
+			}
+		}
+	}
+	snprintf(dsn, dsnlen, "%d.0.0", code / 100);
+	return 0;
+}
+
+/* Format a result's text; long server text is cut to fit, on purpose. */
+static void __attribute__((format(printf, 2, 3)))
+set_text(struct smtp_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->text, sizeof(res->text), fmt, ap);
+	va_end(ap);
+}
+
+/* The kind of result a reply code means: 2, 4 or 5. */
+static int
+reply_kind(int code)
+{
+	if (code / 100 == 2)
+		return 2;
+	return code / 100 == 5 ? 5 : 4;
+}
+
+/* Fill res from a server reply: "host H[a] said: 550 ... (in reply to X)". */
+static void
+res_reply(const struct smtp_session *s, const struct reply *rp,
+    const char *cmd, struct smtp_result *res)
+{
+	res->code = rp->code;
+	res->kind = reply_kind(rp->code);
+	res->dup = 0;
+	smtp_reply_dsn(rp->code, rp->text, res->dsn, sizeof(res->dsn));
+	if (cmd == NULL)
+		set_text(res, "%d%s%s", rp->code,
+		    rp->text[0] ? " " : "", rp->text);
+	else
+		set_text(res, "host %s said: %d%s%s "
+		    "(in reply to %s)", s->hostaddr, rp->code,
+		    rp->text[0] ? " " : "", rp->text, cmd);
+}
+
+/* Fill res for a network or protocol failure while doing phase (errno). */
+static void
+res_net(const struct smtp_session *s, const char *phase, int err,
+    struct smtp_result *res)
+{
+	res->code = 0;
+	res->kind = 4;
+	res->dup = 0;
+	strlcpy(res->dsn, "4.4.2", sizeof(res->dsn));
+	if (err == ETIMEDOUT)
+		snprintf(res->text, sizeof(res->text), "conversation with %s "
+		    "timed out while %s", s->hostaddr, phase);
+	else if (err == EPROTO) {
+		strlcpy(res->dsn, "4.5.0", sizeof(res->dsn));
+		snprintf(res->text, sizeof(res->text), "malformed reply from "
+		    "%s while %s", s->hostaddr, phase);
+	} else
+		snprintf(res->text, sizeof(res->text), "lost connection with "
+		    "%s while %s", s->hostaddr, phase);
+}
+
+/* Fill res with a locally made result. */
+static void __attribute__((format(printf, 4, 5)))
+res_local(struct smtp_result *res, int kind, const char *dsn,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	res->code = 0;
+	res->kind = kind;
+	res->dup = 0;
+	strlcpy(res->dsn, dsn, sizeof(res->dsn));
+	va_start(ap, fmt);
+	vsnprintf(res->text, sizeof(res->text), fmt, ap);
+	va_end(ap);
+}
+
+/* Queue one command line (CRLF added); text is never a secret here. */
+static void
+put_cmd(struct smtp_session *s, const char *a, const char *b,
+    const char *c)
+{
+	struct buf *out = conn_out(s->c);
+
+	buf_adds(out, a);
+	if (b != NULL)
+		buf_adds(out, b);
+	if (c != NULL)
+		buf_adds(out, c);
+	log_debug("> %s%s%s", a, b ? b : "", c ? c : "");
+	buf_add(out, "\r\n", 2);
+}
+
+/* Write the queued commands; 0, or -1 with errno and the session broken. */
+static int
+flush(struct smtp_session *s, int timeout)
+{
+	if (conn_flush(s->c, timeout) == 0)
+		return 0;
+	s->broken = 1;
+	return -1;
+}
+
+/*
+ * Read one reply (raw bytes appended to raw when not NULL). Returns 0,
+ * or -1 with errno (ETIMEDOUT, EPROTO, else lost) and the session broken.
+ */
+static int
+read_reply(struct smtp_session *s, int timeout, struct reply *rp,
+    struct buf *raw)
+{
+	struct buf *in = conn_in(s->c);
+	ssize_t got;
+	long n;
+
+	for (;;) {
+		n = smtp_reply_parse(in->data ? in->data : "", in->len,
+		    &rp->code, rp->text, sizeof(rp->text));
+		if (n > 0) {
+			if (raw != NULL)
+				buf_add(raw, in->data, (size_t)n);
+			buf_consume(in, (size_t)n);
+			log_debug("< %d %s", rp->code, rp->text);
+			return 0;
+		}
+		if (n < 0) {
+			errno = EPROTO;
+			break;
+		}
+		if ((got = conn_fill(s->c, timeout)) <= 0) {
+			if (got == 0)
+				errno = ECONNRESET;
+			break;
+		}
+	}
+	s->broken = 1;
+	return -1;
+}
+
+/* Write queued commands and read one reply. */
+static int
+command(struct smtp_session *s, int timeout, struct reply *rp)
+{
+	if (flush(s, timeout) == -1)
+		return -1;
+	return read_reply(s, timeout, rp, NULL);
+}
+
+/* Remember one EHLO line "KEYWORD params" (or the old "AUTH=..."). */
+static void
+ehlo_line(struct smtp_session *s, const char *p, size_t n)
+{
+	struct smtp_ext *e;
+	const char *errstr;
+	size_t k, i;
+
+	k = strcspn(p, " =");
+	if (k > n)
+		k = n;
+	if (k == 0)
+		return;
+	s->ext = xreallocarray(s->ext, s->next + 1, sizeof(*s->ext));
+	e = &s->ext[s->next++];
+	e->kw = xstrndup(p, k);
+	for (i = 0; i < k; i++)
+		if (e->kw[i] >= 'a' && e->kw[i] <= 'z')
+			e->kw[i] = (char)(e->kw[i] - 'a' + 'A');
+	e->param = xstrndup(p + (k < n ? k + 1 : k), k < n ? n - k - 1 : 0);
+	if (strcmp(e->kw, "SIZE") == 0 && e->param[0] != '\0') {
+		s->size_max = strtonum(e->param, 0, LLONG_MAX, &errstr);
+		if (errstr != NULL)
+			s->size_max = 0;
+	}
+}
+
+/* Record the keywords of a raw EHLO reply (every line but the first). */
+static void
+ehlo_parse(struct smtp_session *s, const char *raw, size_t len)
+{
+	const char *p = raw, *end = raw + len, *lf;
+	char line[REPLY_LINE_MAX];
+	size_t n;
+
+	/* The reply was validated: each line is "250[- ]text\r\n". */
+	while (p < end && (lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n = (size_t)(lf - p) + 1;
+		if (p != raw && n > 6) {
+			memcpy(line, p + 4, n - 6);
+			line[n - 6] = '\0';
+			ehlo_line(s, line, n - 6);
+		}
+		p += n;
+	}
+}
+
+/* Read the 220 greeting. */
+static int
+greeting(struct smtp_session *s, struct smtp_result *res)
+{
+	struct reply rp;
+
+	if (read_reply(s, s->o.helo_timeout, &rp, NULL) == -1) {
+		res_net(s, "receiving the initial server greeting", errno,
+		    res);
+		return -1;
+	}
+	if (rp.code / 100 == 2)
+		return 0;
+	res_reply(s, &rp, NULL, res);
+	res->kind = reply_kind(rp.code) == 5 ? 5 : 4;
+	set_text(res, "host %s refused to talk to "
+	    "me: %d %s", s->hostaddr, rp.code, rp.text);
+	return -1;
+}
+
+/* EHLO, or HELO when EHLO gets a 5xx. */
+static int
+hello(struct smtp_session *s, struct smtp_result *res)
+{
+	struct buf raw = BUF_INIT;
+	struct reply rp;
+	const char *phase = "performing the EHLO handshake";
+	int rc = -1, t = s->o.helo_timeout;
+
+	put_cmd(s, "EHLO ", s->helo_name, NULL);
+	if (flush(s, t) == -1 || read_reply(s, t, &rp, &raw) == -1)
+		goto net;
+	if (rp.code / 100 == 2) {
+		/* The keywords are read from the raw reply, line by line. */
+		ehlo_parse(s, raw.data, raw.len);
+		rc = 0;
+		goto out;
+	}
+	if (rp.code / 100 != 5) {
+		res_reply(s, &rp, "EHLO command", res);
+		goto out;
+	}
+	/* An old server: say HELO and use no extensions. */
+	phase = "performing the HELO handshake";
+	put_cmd(s, "HELO ", s->helo_name, NULL);
+	if (command(s, t, &rp) == -1)
+		goto net;
+	if (rp.code / 100 == 2)
+		rc = 0;
+	else
+		res_reply(s, &rp, "HELO command", res);
+	goto out;
+net:
+	res_net(s, phase, errno, res);
+out:
+	buf_free(&raw);
+	return rc;
+}
+
+/*
+ * The TLS seam. Levels none and may go on in clear text; every other
+ * level needs STARTTLS, which this version cannot do yet, so the
+ * session ends before anything (MAIL, AUTH) is sent.
+ */
+static int
+tls_gate(struct smtp_session *s, struct smtp_result *res)
+{
+	const char *l = s->tls_level;
+
+	if (l[0] == '\0' || strcasecmp(l, "none") == 0 ||
+	    strcasecmp(l, "may") == 0)
+		return 0;
+	res_local(res, 4, "4.7.5", "TLS is required by "
+	    "smtp_tls_security_level = %s, but this version of postern "
+	    "cannot use TLS yet; nothing was sent", l);
+	return -1;
+}
+
+/* A timeout option, or Postfix's usual 300 s when unset. */
+static int
+tmo(int t)
+{
+	return t > 0 ? t : 300;
+}
+
+/* Connect, greet, EHLO; see smtp.h. */
+struct smtp_session *
+smtp_open(const struct smtp_relay *r, const struct smtp_opts *o,
+    struct smtp_result *res)
+{
+	struct smtp_session *s;
+	enum conn_err why;
+
+	memset(res, 0, sizeof(*res));
+	s = xcalloc(1, sizeof(*s));
+	s->o = *o;
+	s->o.connect_timeout = tmo(o->connect_timeout);
+	s->o.helo_timeout = tmo(o->helo_timeout);
+	s->o.mail_timeout = tmo(o->mail_timeout);
+	s->o.rcpt_timeout = tmo(o->rcpt_timeout);
+	s->o.data_init_timeout = tmo(o->data_init_timeout);
+	s->o.data_xfer_timeout = tmo(o->data_xfer_timeout);
+	s->o.data_done_timeout = tmo(o->data_done_timeout);
+	s->o.quit_timeout = tmo(o->quit_timeout);
+	if (s->o.line_limit <= 0)
+		s->o.line_limit = 998;
+	s->helo_name = xstrdup(o->helo_name ? o->helo_name : "localhost");
+	s->tls_level = xstrdup(o->tls_level ? o->tls_level : "");
+	s->c = conn_open(r->host, r->port, s->o.connect_timeout, &why,
+	    res->text, sizeof(res->text));
+	if (s->c == NULL) {
+		res->kind = 4;
+		strlcpy(res->dsn, why == CONN_ERR_DNS ? "4.4.4" : "4.4.1",
+		    sizeof(res->dsn));
+		goto fail;
+	}
+	snprintf(s->hostaddr, sizeof(s->hostaddr), "%s[%s]", r->host,
+	    conn_addr(s->c));
+	snprintf(s->peer, sizeof(s->peer), "%s:%s", s->hostaddr, r->port);
+	if (greeting(s, res) == -1 || hello(s, res) == -1 ||
+	    tls_gate(s, res) == -1)
+		goto fail;
+	return s;
+fail:
+	smtp_close(s);
+	return NULL;
+}
+
+/* "host[addr]:port". */
+const char *
+smtp_peer(const struct smtp_session *s)
+{
+	return s->peer;
+}
+
+/* The EHLO entry for keyword, or NULL. */
+static const struct smtp_ext *
+find_ext(const struct smtp_session *s, const char *keyword)
+{
+	size_t i;
+
+	for (i = 0; i < s->next; i++)
+		if (strcasecmp(s->ext[i].kw, keyword) == 0)
+			return &s->ext[i];
+	return NULL;
+}
+
+/* 1 when keyword was announced. */
+int
+smtp_has_ext(const struct smtp_session *s, const char *keyword)
+{
+	return find_ext(s, keyword) != NULL;
+}
+
+/* The parameters announced with keyword, or NULL. */
+const char *
+smtp_ext_param(const struct smtp_session *s, const char *keyword)
+{
+	const struct smtp_ext *e = find_ext(s, keyword);
+
+	return e ? e->param : NULL;
+}
+
+/* RSET; see smtp.h. */
+int
+smtp_rset(struct smtp_session *s)
+{
+	struct reply rp;
+
+	if (s->broken)
+		return -1;
+	put_cmd(s, "RSET", NULL, NULL);
+	if (command(s, s->o.mail_timeout, &rp) == -1)
+		return -1;
+	/* A server that refuses RSET is in an unknown state: stop. */
+	if (rp.code / 100 != 2) {
+		s->broken = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* QUIT, close, free. */
+void
+smtp_close(struct smtp_session *s)
+{
+	struct reply rp;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	if (s->c != NULL && !s->broken) {
+		put_cmd(s, "QUIT", NULL, NULL);
+		if (flush(s, s->o.quit_timeout) == 0)
+			(void)read_reply(s, s->o.quit_timeout, &rp, NULL);
+	}
+	conn_close(s->c);
+	for (i = 0; i < s->next; i++) {
+		free(s->ext[i].kw);
+		free(s->ext[i].param);
+	}
+	free(s->ext);
+	free(s->helo_name);
+	free(s->tls_level);
+	free(s);
+}
+
+/* Recipient states during a transaction. */
+enum { RS_DONE, RS_SENT, RS_ACCEPTED };
+
+/* One mail transaction in progress. */
+struct txn {
+	struct smtp_session	*s;
+	const char *const	*rcpts;
+	size_t			 n;
+	struct smtp_result	*res;
+	unsigned char		*st;	/* RS_* per recipient */
+	size_t			 nsent;	/* RCPT commands sent */
+	size_t			 nacc;	/* recipients accepted */
+};
+
+/* Give r to every accepted (or also every pending) recipient. */
+static void
+txn_all(struct txn *t, int accepted_only, const struct smtp_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (t->st[i] == RS_ACCEPTED ||
+		    (!accepted_only && t->st[i] == RS_SENT)) {
+			t->res[i] = *r;
+			t->st[i] = RS_DONE;
+		}
+}
+
+/* The session broke during phase (errno): all open recipients defer. */
+static int
+txn_abort(struct txn *t, const char *phase, int dup)
+{
+	struct smtp_result r;
+
+	res_net(t->s, phase, errno, &r);
+	if (dup) {
+		/* The server may have taken the message: say so. */
+		r.dup = 1;
+		strlcat(r.text, " (possible duplicate: lost connection after "
+		    "end of data)", sizeof(r.text));
+	}
+	txn_all(t, 0, &r);
+	return -1;
+}
+
+/* A RCPT TO reply for recipient i. */
+static void
+txn_rcpt(struct txn *t, size_t i, const struct reply *rp)
+{
+	if (rp->code / 100 == 2) {
+		t->st[i] = RS_ACCEPTED;
+		t->nacc++;
+		return;
+	}
+	res_reply(t->s, rp, "RCPT TO command", &t->res[i]);
+	t->st[i] = RS_DONE;
+}
+
+/* 1 when an address may go into a command; *utf8 set for 8-bit bytes. */
+static int
+addr_ok(const char *a, int *utf8)
+{
+	const unsigned char *p;
+
+	if (strlen(a) > ADDR_MAX)
+		return 0;
+	/* A CR or LF here would let an address inject a command. */
+	for (p = (const unsigned char *)a; *p; p++) {
+		if (*p < 32 || *p == 127)
+			return 0;
+		if (*p >= 128)
+			*utf8 = 1;
+	}
+	return 1;
+}
+
+/*
+ * Results that need no server: bad addresses, SMTPUTF8 needed but not
+ * offered, a message over the SIZE limit. Returns how many recipients
+ * are left to send.
+ */
+static size_t
+txn_check(struct txn *t, const char *sender, size_t size, int *utf8)
+{
+	struct smtp_session *s = t->s;
+	struct smtp_result r;
+	size_t i;
+
+	*utf8 = 0;
+	if (!addr_ok(sender, utf8)) {
+		res_local(&r, 5, "5.1.7", "invalid sender address (control "
+		    "character or too long)");
+		txn_all(t, 0, &r);
+		return 0;
+	}
+	for (i = 0; i < t->n; i++) {
+		if (addr_ok(t->rcpts[i], utf8)) {
+			t->nsent++;
+			continue;
+		}
+		res_local(&t->res[i], 5, "5.1.3", "invalid recipient address "
+		    "(control character or too long)");
+		t->st[i] = RS_DONE;
+	}
+	if (t->nsent == 0)
+		return 0;
+	if (*utf8 && !smtp_has_ext(s, "SMTPUTF8"))
+		res_local(&r, 5, "5.6.7", "SMTPUTF8 is required, but was not "
+		    "offered by host %s", s->hostaddr);
+	else if (s->size_max > 0 && (long long)size > s->size_max)
+		res_local(&r, 5, "5.3.4", "message size %zu exceeds size "
+		    "limit %lld of server %s", size, s->size_max, s->hostaddr);
+	else
+		return t->nsent;
+	txn_all(t, 0, &r);
+	t->nsent = 0;
+	return 0;
+}
+
+/* Send the DATA stream and read the reply to the final dot. */
+static int
+txn_body(struct txn *t, const struct buf *body, struct reply *rp)
+{
+	struct smtp_session *s = t->s;
+	struct smtp_result r;
+
+	buf_add(conn_out(s->c), body->data, body->len);
+	if (flush(s, s->o.data_xfer_timeout) == -1)
+		return txn_abort(t, "sending message body", 0);
+	/* From here until the reply, the server may hold the message. */
+	if (read_reply(s, s->o.data_done_timeout, rp, NULL) == -1)
+		return txn_abort(t, "sending end of data", 1);
+	res_reply(s, rp, rp->code / 100 == 2 ? NULL : "end of DATA command",
+	    &r);
+	txn_all(t, 1, &r);
+	return 0;
+}
+
+/* After the reply to DATA: send the body, or RSET when there is none. */
+static int
+txn_after_data(struct txn *t, const struct buf *body, struct reply *rp)
+{
+	struct smtp_session *s = t->s;
+	struct smtp_result r;
+
+	if (t->nacc == 0) {
+		/* A pipelined DATA that got 354 anyway: end it empty. */
+		if (rp->code / 100 == 3) {
+			put_cmd(s, ".", NULL, NULL);
+			if (command(s, s->o.data_done_timeout, rp) == -1)
+				return -1;
+		}
+		return smtp_rset(s);
+	}
+	if (rp->code / 100 != 3) {
+		res_reply(s, rp, "DATA command", &r);
+		txn_all(t, 1, &r);
+		return smtp_rset(s);
+	}
+	return txn_body(t, body, rp);
+}
+
+/* MAIL, RCPT... and DATA in one write, then the replies in order. */
+static int
+txn_pipelined(struct txn *t, const char *sender, const char *tail,
+    const struct buf *body, struct reply *rp)
+{
+	struct smtp_session *s = t->s;
+	struct smtp_result r;
+	size_t i, k;
+	int mail_ok;
+
+	put_cmd(s, "MAIL FROM:<", sender, tail);
+	for (i = 0; i < t->n; i++)
+		if (t->st[i] == RS_SENT)
+			put_cmd(s, "RCPT TO:<", t->rcpts[i], ">");
+	put_cmd(s, "DATA", NULL, NULL);
+	if (flush(s, s->o.mail_timeout) == -1 ||
+	    read_reply(s, s->o.mail_timeout, rp, NULL) == -1)
+		return txn_abort(t, "sending MAIL FROM", 0);
+	mail_ok = rp->code / 100 == 2;
+	if (!mail_ok) {
+		res_reply(s, rp, "MAIL FROM command", &r);
+		txn_all(t, 0, &r);
+	}
+	/* One reply per RCPT sent, even when MAIL failed (they say 503). */
+	for (i = 0, k = 0; k < t->nsent; i++) {
+		if (mail_ok && t->st[i] != RS_SENT)
+			continue;
+		if (read_reply(s, s->o.rcpt_timeout, rp, NULL) == -1)
+			return txn_abort(t, "sending RCPT TO", 0);
+		k++;
+		if (mail_ok)
+			txn_rcpt(t, i, rp);
+	}
+	if (read_reply(s, s->o.data_init_timeout, rp, NULL) == -1)
+		return txn_abort(t, "sending DATA command", 0);
+	return txn_after_data(t, body, rp);
+}
+
+/* MAIL, each RCPT and DATA, waiting for each reply. */
+static int
+txn_stepwise(struct txn *t, const char *sender, const char *tail,
+    const struct buf *body, struct reply *rp)
+{
+	struct smtp_session *s = t->s;
+	struct smtp_result r;
+	size_t i;
+
+	put_cmd(s, "MAIL FROM:<", sender, tail);
+	if (command(s, s->o.mail_timeout, rp) == -1)
+		return txn_abort(t, "sending MAIL FROM", 0);
+	if (rp->code / 100 != 2) {
+		res_reply(s, rp, "MAIL FROM command", &r);
+		txn_all(t, 0, &r);
+		return smtp_rset(s);
+	}
+	for (i = 0; i < t->n; i++) {
+		if (t->st[i] != RS_SENT)
+			continue;
+		put_cmd(s, "RCPT TO:<", t->rcpts[i], ">");
+		if (command(s, s->o.rcpt_timeout, rp) == -1)
+			return txn_abort(t, "sending RCPT TO", 0);
+		txn_rcpt(t, i, rp);
+	}
+	if (t->nacc == 0)
+		return smtp_rset(s);
+	put_cmd(s, "DATA", NULL, NULL);
+	if (command(s, s->o.data_init_timeout, rp) == -1)
+		return txn_abort(t, "sending DATA command", 0);
+	return txn_after_data(t, body, rp);
+}
+
+/* One mail transaction; see smtp.h. */
+int
+smtp_send(struct smtp_session *s, const char *sender,
+    const char *const *rcpts, size_t n, const char *msg, size_t msglen,
+    int eightbit, struct smtp_result *res)
+{
+	struct txn t = { s, rcpts, n, res, NULL, 0, 0 };
+	struct buf body = BUF_INIT;
+	struct reply rp;
+	char tail[96], size[32] = "";
+	size_t i;
+	int utf8, rc = 0;
+
+	memset(res, 0, n * sizeof(*res));
+	t.st = xcalloc(n ? n : 1, 1);
+	memset(t.st, RS_SENT, n);
+	if (s->broken) {
+		errno = ECONNRESET;
+		rc = txn_abort(&t, "sending MAIL FROM", 0);
+		goto out;
+	}
+	body_encode(msg, msglen, s->o.line_limit, &body);
+	if (txn_check(&t, sender, body.len, &utf8) == 0)
+		goto out;
+	if (smtp_has_ext(s, "SIZE"))
+		snprintf(size, sizeof(size), " SIZE=%zu", body.len);
+	snprintf(tail, sizeof(tail), ">%s%s%s", size,
+	    eightbit && smtp_has_ext(s, "8BITMIME") ? " BODY=8BITMIME" : "",
+	    utf8 ? " SMTPUTF8" : "");
+	if (smtp_has_ext(s, "PIPELINING"))
+		rc = txn_pipelined(&t, sender, tail, &body, &rp);
+	else
+		rc = txn_stepwise(&t, sender, tail, &body, &rp);
+out:
+	/* Every recipient leaves with a result, whatever happened. */
+	for (i = 0; i < n; i++)
+		if (t.st[i] != RS_DONE)
+			res_local(&res[i], 4, "4.3.0", "no result from %s",
+			    s->hostaddr);
+	free(t.st);
+	buf_free(&body);
+	return (rc == -1 || s->broken) ? -1 : 0;
+}
