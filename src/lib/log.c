@@ -94,7 +94,7 @@ log_fd(void)
 }
 
 /* Format and emit one line at a syslog priority. */
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_emit(int prio, const char *prefix, const char *fmt, va_list ap, int err)
 {
 	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX + 400], stamp[32];

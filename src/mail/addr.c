@@ -1,0 +1,317 @@
+/*
+ * addr.c - envelope addresses: checking, qualifying, and finding them in
+ * address-list headers.
+ *
+ * sendmail feeds these functions untrusted text (its arguments and the
+ * message's To/Cc/Bcc headers), and what they return goes into a queue
+ * file whose records are one line each. So addr_check() is deliberately
+ * narrow about bytes that could break a record or an SMTP command (CR,
+ * LF, control characters), and permissive about syntax that the relay is
+ * better placed to judge. The header parser is a small tokenizer for the
+ * RFC 5322 address-list grammar: display names, quoted strings, comments,
+ * domain literals and groups; it never uses regular expressions.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/xalloc.h"
+#include "mail/addr.h"
+
+static void seterr(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Format an error message for the caller. */
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* What is wrong with the bytes of s (NULL when nothing). */
+static const char *
+bad_bytes(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n')
+			return "contains a newline";
+		if (*p == '\r')
+			return "contains a carriage return";
+		if (*p < 0x20 || *p == 0x7f)
+			return "contains a control character";
+	}
+	return NULL;
+}
+
+/* 1 when s[0..n) has a '<' or '>' outside double quotes. */
+static int
+stray_angle(const char *s, size_t n)
+{
+	int quoted = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '\\' && i + 1 < n)
+			i++;
+		else if (s[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && (s[i] == '<' || s[i] == '>'))
+			return 1;
+	}
+	return 0;
+}
+
+/* Check one address and strip its <>. */
+int
+addr_check(const char *in, int allow_empty, char **out, char *err,
+    size_t errlen)
+{
+	const char *why, *s = in;
+	size_t n;
+
+	*out = NULL;
+	if ((why = bad_bytes(in)) != NULL) {
+		seterr(err, errlen, "%s", why);
+		return -1;
+	}
+	/* The limit is on what was given, <> included: it bounds our work. */
+	n = strlen(s);
+	if (n > ADDR_MAX) {
+		seterr(err, errlen, "longer than %d bytes", ADDR_MAX);
+		return -1;
+	}
+	/* Surrounding blanks are a shell-quoting accident, not syntax. */
+	while (*s == ' ' || *s == '\t')
+		s++, n--;
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n > 0 && s[0] == '<') {
+		if (n < 2 || s[n - 1] != '>') {
+			seterr(err, errlen, "unbalanced <>");
+			return -1;
+		}
+		s++;
+		n -= 2;
+	}
+	/* "Bob <bob@x>" is a header form, not an envelope address. */
+	if (stray_angle(s, n)) {
+		seterr(err, errlen, "unbalanced <>");
+		return -1;
+	}
+	if (n == 0 && !allow_empty) {
+		seterr(err, errlen, "empty address");
+		return -1;
+	}
+	*out = xstrndup(s, n);
+	return 0;
+}
+
+/* Qualify a bare name with $myorigin and a dotless domain with $mydomain. */
+char *
+addr_qualify(const char *addr, const struct addr_rewrite *rw)
+{
+	const char *at;
+
+	if (*addr == '\0')
+		return xstrdup("");
+	/* The last '@': a quoted local part may contain one. */
+	at = strrchr(addr, '@');
+	if (at == NULL) {
+		if (!rw->append_at_myorigin || rw->myorigin == NULL ||
+		    *rw->myorigin == '\0')
+			return xstrdup(addr);
+		/* The origin itself may lack a dot: qualify it in turn. */
+		char *tmp = xasprintf("%s@%s", addr, rw->myorigin);
+		char *res = addr_qualify(tmp, &(struct addr_rewrite){
+		    .mydomain = rw->mydomain,
+		    .append_dot_mydomain = rw->append_dot_mydomain });
+		free(tmp);
+		return res;
+	}
+	/* Never touch an address literal such as user@[192.0.2.1]. */
+	if (rw->append_dot_mydomain && at[1] != '\0' && at[1] != '[' &&
+	    strchr(at + 1, '.') == NULL && rw->mydomain != NULL &&
+	    *rw->mydomain != '\0')
+		return xasprintf("%s.%s", addr, rw->mydomain);
+	return xstrdup(addr);
+}
+
+/* Append an address to a list. */
+void
+addr_list_add(struct addr_list *l, const char *addr)
+{
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = xstrdup(addr);
+}
+
+/* Free a list. */
+void
+addr_list_free(struct addr_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Tokenizer state for one address-list value. */
+struct alp {
+	const char	*s;
+	size_t		 i;
+	struct buf	 plain;		/* words outside <>: addr-spec or name */
+	struct buf	 angle;		/* the text inside <> */
+	int		 have_angle, in_angle, in_group;
+};
+
+/* Skip a (possibly nested) comment starting at s[i] == '('. */
+static int
+skip_comment(struct alp *a)
+{
+	int depth = 0;
+
+	for (; a->s[a->i]; a->i++) {
+		if (a->s[a->i] == '\\' && a->s[a->i + 1])
+			a->i++;
+		else if (a->s[a->i] == '(')
+			depth++;
+		else if (a->s[a->i] == ')' && --depth == 0)
+			return 0;
+	}
+	return -1;
+}
+
+/* Copy a quoted string or domain literal, delimiters included. */
+static int
+copy_delimited(struct alp *a, struct buf *to, char close)
+{
+	buf_addc(to, a->s[a->i++]);
+	for (; a->s[a->i]; a->i++) {
+		buf_addc(to, a->s[a->i]);
+		/* An escaped character never closes the string. */
+		if (a->s[a->i] == '\\' && a->s[a->i + 1])
+			buf_addc(to, a->s[++a->i]);
+		else if (a->s[a->i] == close)
+			return 0;
+	}
+	return -1;
+}
+
+/* End of one mailbox: keep its address, forget its display name. */
+static void
+finish_mailbox(struct alp *a, struct addr_list *l)
+{
+	const char *addr = a->have_angle ? a->angle.data : a->plain.data;
+	const char *colon;
+
+	if (addr == NULL)
+		addr = "";
+	/* An obsolete source route "<@a,@b:user@c>" is dropped. */
+	if (a->have_angle && addr[0] == '@' && (colon = strchr(addr, ':')))
+		addr = colon + 1;
+	if (*addr != '\0')
+		addr_list_add(l, addr);
+	buf_reset(&a->plain);
+	buf_reset(&a->angle);
+	a->have_angle = 0;
+}
+
+/* Handle a character that has structural meaning outside quotes. */
+static int
+special(struct alp *a, struct addr_list *l, char c, const char **why)
+{
+	switch (c) {
+	case '<':
+		if (a->in_angle) {
+			*why = "nested <";
+			return -1;
+		}
+		buf_reset(&a->angle);
+		a->in_angle = a->have_angle = 1;
+		return 0;
+	case '>':
+		if (!a->in_angle) {
+			*why = "unbalanced >";
+			return -1;
+		}
+		a->in_angle = 0;
+		return 0;
+	case ':':
+		if (a->in_angle || a->in_group)
+			return 1;
+		/* What came before was the group's display name. */
+		buf_reset(&a->plain);
+		a->have_angle = 0;
+		a->in_group = 1;
+		return 0;
+	case ';':
+		if (a->in_angle || !a->in_group)
+			return 1;
+		finish_mailbox(a, l);
+		a->in_group = 0;
+		return 0;
+	case ',':
+		if (a->in_angle)
+			return 1;
+		finish_mailbox(a, l);
+		return 0;
+	}
+	return 1;
+}
+
+/* Extract addresses from an address-list header value. */
+int
+addr_list_parse(const char *value, struct addr_list *l, char *err,
+    size_t errlen)
+{
+	struct alp a = { .s = value };
+	const char *why = NULL;
+	struct buf *to;
+	int rc = -1, r;
+	char c;
+
+	for (; (c = a.s[a.i]) != '\0'; a.i++) {
+		to = a.in_angle ? &a.angle : &a.plain;
+		/* Folding and blanks separate words; they are not content. */
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (c == '(') {
+			if (skip_comment(&a) < 0) {
+				why = "unterminated comment";
+				goto out;
+			}
+		} else if (c == '"' || c == '[') {
+			if (copy_delimited(&a, to, c == '"' ? '"' : ']') < 0) {
+				why = c == '"' ? "unterminated quoted string" :
+				    "unterminated domain literal";
+				goto out;
+			}
+		} else if (c == '\\' && a.s[a.i + 1]) {
+			/* A quoted pair outside quotes: keep it literally. */
+			buf_addc(to, c);
+			buf_addc(to, a.s[++a.i]);
+		} else if ((r = special(&a, l, c, &why)) < 0)
+			goto out;
+		else if (r == 1)
+			buf_addc(to, c);
+	}
+	if (a.in_angle) {
+		why = "unbalanced <";
+		goto out;
+	}
+	finish_mailbox(&a, l);
+	rc = 0;
+out:
+	if (rc < 0)
+		seterr(err, errlen, "%s", why);
+	buf_free(&a.plain);
+	buf_free(&a.angle);
+	return rc;
+}

@@ -1,0 +1,60 @@
+/*
+ * addr.h - envelope address checks, qualification, and address-list
+ * headers (RFC 5322 To/Cc/Bcc values). Pure functions: no I/O.
+ */
+#ifndef POSTERN_ADDR_H
+#define POSTERN_ADDR_H
+
+#include <stddef.h>
+
+/* Longest address we accept (RFC 5322 line length). */
+#define ADDR_MAX	998
+
+/* The parameters that qualify a bare address (Postfix's names). */
+struct addr_rewrite {
+	const char	*myorigin;
+	const char	*mydomain;
+	int		 append_at_myorigin;
+	int		 append_dot_mydomain;
+};
+
+/* A list of addresses found in headers. */
+struct addr_list {
+	char	**v;
+	size_t	  n;
+};
+
+/*
+ * Check one envelope address as given on a command line or in a header,
+ * and return it without surrounding <> in *out (caller frees). Rejects
+ * empty (unless allow_empty: then "" and "<>" give ""), CR, LF, other
+ * control characters, more than ADDR_MAX bytes, unbalanced <>. Returns 0,
+ * or -1 with what is wrong in err ("contains a newline").
+ */
+int addr_check(const char *in, int allow_empty, char **out, char *err,
+    size_t errlen);
+
+/*
+ * Qualify addr as Postfix's trivial-rewrite does for local submissions:
+ * without '@', "@$myorigin" is appended when append_at_myorigin is on;
+ * a domain without a dot gets ".$mydomain" when append_dot_mydomain is
+ * on. The null address "" stays as it is. Returns a new string.
+ */
+char *addr_qualify(const char *addr, const struct addr_rewrite *rw);
+
+/*
+ * Extract the addresses of an address-list header value (folded lines
+ * allowed) and append them to l: "Bob <bob@x>", "bob@x (Bob)",
+ * "\"Smith, J\" <j@x>", groups "team: a@x, b@x;" and
+ * "undisclosed-recipients:;" (no address). Addresses are returned as
+ * written, without the display name, comments or <>. Returns 0, or -1
+ * with err ("unterminated quoted string") leaving l with what was found.
+ */
+int addr_list_parse(const char *value, struct addr_list *l, char *err,
+    size_t errlen);
+/* Append a copy of addr to l. */
+void addr_list_add(struct addr_list *l, const char *addr);
+/* Free the list's strings and zero it. */
+void addr_list_free(struct addr_list *l);
+
+#endif

@@ -1,0 +1,282 @@
+/*
+ * spool.c - the queue directory tree, queue IDs, and sendmail's commit.
+ *
+ * sendmail writes a message into incoming/tmp under a private name, then
+ * makes it visible with one rename into incoming/new/QID. The rename is
+ * the commit: the daemon only ever looks at incoming/new, so it never sees
+ * a partial file. The file is fsync'd before the rename and the directory
+ * after it, so once spool_new_commit() returns 0 a power cut cannot lose
+ * the message. A rename never replaces an existing file: two messages
+ * with one ID would mean one is lost.
+ *
+ * The queue ID comes from the file itself (microseconds + inode), so the
+ * file system, not a counter we would have to lock, makes it unique.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "spool/spool.h"
+
+/* Directory names and modes, in enum qdir order. */
+static const struct {
+	const char	*name;
+	mode_t		 mode;
+} qdirs[QD_COUNT] = {
+	[QD_TMP]	= { "incoming/tmp", 01730 },
+	[QD_NEW]	= { "incoming/new", 01730 },
+	[QD_ACTIVE]	= { "active", 0700 },
+	[QD_DEFERRED]	= { "deferred", 0700 },
+	[QD_HOLD]	= { "hold", 0700 },
+	[QD_CORRUPT]	= { "corrupt", 0700 },
+	[QD_STATE]	= { "state", 0700 },
+	[QD_PUBLIC]	= { "public", 0755 },
+	[QD_PID]	= { "pid", 0700 },
+};
+
+static void seterr(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Format an error message for the caller (err may be NULL). */
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	errno = saved;
+}
+
+/* Sub-directory name of a queue. */
+const char *
+spool_dirname(enum qdir d)
+{
+	if ((int)d < 0 || d >= QD_COUNT)
+		return NULL;
+	return qdirs[d].name;
+}
+
+/* Full path of a queue directory. */
+int
+spool_path(const char *queue_dir, enum qdir d, char *out, size_t outlen)
+{
+	int n;
+
+	if ((int)d < 0 || d >= QD_COUNT)
+		return -1;
+	n = snprintf(out, outlen, "%s/%s", queue_dir, qdirs[d].name);
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	return 0;
+}
+
+/* A queue ID: 6 to 24 upper-case hex digits. */
+int
+qid_valid(const char *name)
+{
+	size_t n = strspn(name, "0123456789ABCDEF");
+
+	return name[n] == '\0' && n >= 6 && n <= 24;
+}
+
+/* mkdir one directory; set its mode only when we created it. */
+static int
+mkdir_mode(const char *path, mode_t mode)
+{
+	if (mkdir(path, 0700) < 0)
+		return errno == EEXIST ? 0 : -1;
+	/* chmod, not the mkdir mode: the umask must not take bits away. */
+	return chmod(path, mode);
+}
+
+/* Create every missing spool directory. */
+int
+spool_create(const char *queue_dir, char *err, size_t errlen)
+{
+	char path[PATH_BUF];
+
+	if (fs_mkdirs(queue_dir, 0755) < 0) {
+		seterr(err, errlen, "cannot create %s: %s", queue_dir,
+		    strerror(errno));
+		return -1;
+	}
+	/* incoming/ itself only needs to be searchable to reach tmp and new. */
+	if ((size_t)snprintf(path, sizeof(path), "%s/incoming", queue_dir) >=
+	    sizeof(path)) {
+		errno = ENAMETOOLONG;
+		seterr(err, errlen, "queue directory name too long");
+		return -1;
+	}
+	if (mkdir_mode(path, 0755) < 0)
+		goto fail;
+	for (int d = 0; d < QD_COUNT; d++) {
+		if (spool_path(queue_dir, d, path, sizeof(path)) < 0) {
+			errno = ENAMETOOLONG;
+			seterr(err, errlen, "queue directory name too long");
+			return -1;
+		}
+		if (mkdir_mode(path, qdirs[d].mode) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	seterr(err, errlen, "cannot create %s: %s", path, strerror(errno));
+	return -1;
+}
+
+/* Open a uniquely named file in incoming/tmp and derive the queue ID. */
+int
+spool_new_open(const char *queue_dir, struct spool_new *sn, char *err,
+    size_t errlen)
+{
+	static unsigned counter;
+	char tmpdir[PATH_BUF];
+	struct timeval tv;
+	struct stat st;
+	int n;
+
+	memset(sn, 0, sizeof(*sn));
+	sn->fd = -1;
+	if (spool_path(queue_dir, QD_TMP, tmpdir, sizeof(tmpdir)) < 0 ||
+	    spool_path(queue_dir, QD_NEW, sn->newdir, sizeof(sn->newdir)) < 0) {
+		errno = ENAMETOOLONG;
+		seterr(err, errlen, "queue directory name too long");
+		return -1;
+	}
+	gettimeofday(&tv, NULL);
+	n = snprintf(sn->tmppath, sizeof(sn->tmppath), "%s/%ld.%lld.%06ld.%u",
+	    tmpdir, (long)getpid(), (long long)tv.tv_sec, (long)tv.tv_usec,
+	    counter++);
+	if (n < 0 || (size_t)n >= sizeof(sn->tmppath)) {
+		errno = ENAMETOOLONG;
+		seterr(err, errlen, "queue directory name too long");
+		return -1;
+	}
+	sn->fd = open(sn->tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0640);
+	if (sn->fd < 0) {
+		seterr(err, errlen, "cannot create queue file in %s: %s",
+		    tmpdir, strerror(errno));
+		sn->tmppath[0] = '\0';
+		return -1;
+	}
+	if (fstat(sn->fd, &st) < 0) {
+		seterr(err, errlen, "cannot stat queue file: %s",
+		    strerror(errno));
+		spool_new_abort(sn);
+		return -1;
+	}
+	/* %05X of a value below 1000000 is exactly five digits. */
+	snprintf(sn->qid, sizeof(sn->qid), "%05lX%lX", (unsigned long)tv.tv_usec,
+	    (unsigned long)st.st_ino);
+	return 0;
+}
+
+/*
+ * Rename without ever replacing an existing file. renameat2 with
+ * RENAME_NOREPLACE when the kernel and file system have it, otherwise
+ * link() (which fails with EEXIST) and unlink the old name.
+ */
+static int
+rename_noreplace(const char *from, const char *to)
+{
+#ifdef RENAME_NOREPLACE
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != ENOSYS && errno != EINVAL)
+		return -1;
+#endif
+	if (link(from, to) < 0)
+		return -1;
+	/* The message is safe under its new name; the old one is litter. */
+	(void)unlink(from);
+	return 0;
+}
+
+/* Write, fsync, rename into incoming/new, fsync the directory. */
+int
+spool_new_commit(struct spool_new *sn, const void *data, size_t len,
+    char *err, size_t errlen)
+{
+	char dst[PATH_BUF];
+	int rc = -1, fd = sn->fd, saved;
+
+	sn->fd = -1;
+	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", sn->newdir, sn->qid) >=
+	    sizeof(dst)) {
+		errno = ENAMETOOLONG;
+		seterr(err, errlen, "queue file name too long");
+		goto out;
+	}
+	if (fs_write_all(fd, data, len) < 0) {
+		seterr(err, errlen, "cannot write queue file: %s", strerror(errno));
+		goto out;
+	}
+	if (fsync(fd) < 0) {
+		seterr(err, errlen, "cannot sync queue file: %s", strerror(errno));
+		goto out;
+	}
+	/* Some file systems report a delayed write error only at close. */
+	if (close(fd) < 0) {
+		fd = -1;
+		seterr(err, errlen, "cannot close queue file: %s",
+		    strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename_noreplace(sn->tmppath, dst) < 0) {
+		seterr(err, errlen, "cannot move queue file to %s: %s", dst,
+		    strerror(errno));
+		goto out;
+	}
+	if (fs_fsync_dir(sn->newdir) < 0) {
+		seterr(err, errlen, "cannot sync directory %s: %s", sn->newdir,
+		    strerror(errno));
+		/*
+		 * Not durable, so not committed: take it back. Should the
+		 * daemon have claimed it already, it is delivered anyway;
+		 * a duplicate is better than a loss.
+		 */
+		saved = errno;
+		(void)unlink(dst);
+		errno = saved;
+		goto out;
+	}
+	sn->tmppath[0] = '\0';
+	rc = 0;
+out:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		spool_new_abort(sn);
+	errno = saved;
+	return rc;
+}
+
+/* Remove the temporary file of an abandoned message. */
+void
+spool_new_abort(struct spool_new *sn)
+{
+	int saved = errno;
+
+	if (sn->fd >= 0)
+		close(sn->fd);
+	sn->fd = -1;
+	if (sn->tmppath[0] != '\0')
+		(void)unlink(sn->tmppath);
+	sn->tmppath[0] = '\0';
+	errno = saved;
+}
