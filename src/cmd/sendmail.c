@@ -369,13 +369,18 @@ read_message(const struct opts *o, const struct config *cf, struct buf *msg)
 	long long limit = conf_int(cf, "message_size_limit");
 	int rc;
 
-	rc = enq_read(STDIN_FILENO, o->ignore_dots, (size_t)limit, msg);
+	/* 0 is "no limit", but the daemon reads no file over QFILE_MAX. */
+	rc = enq_read(STDIN_FILENO, o->ignore_dots, limit > 0 ?
+	    (size_t)limit : QFILE_MAX, msg);
 	if (rc == -1)
 		fatalx_status(EX_IOERR, "error reading the message: %s",
 		    strerror(errno));
-	if (rc == -2)
+	if (rc == -2 && limit > 0)
 		fatalx_status(EX_DATAERR, "message is larger than "
 		    "message_size_limit (%lld bytes)", limit);
+	if (rc == -2)
+		fatalx_status(EX_DATAERR, "message is larger than %zu bytes, "
+		    "the most postern can queue", QFILE_MAX);
 }
 
 /* The -bm mode: read, check, queue. */
@@ -417,8 +422,10 @@ deliver(const struct opts *o, const char *confdir)
 	if (enq_queue(qdir, &m, &env, msg.data ? msg.data : "", msg.len, qid,
 	    err, sizeof(err)) < 0) {
 		log_debug("%s", err);
-		fatalx_status(EX_TEMPFAIL, "cannot queue message: %s (queue "
-		    "directory %s)", strerror(errno), qdir);
+		/* Too large is final: trying again cannot help. */
+		fatalx_status(errno == EFBIG ? EX_DATAERR : EX_TEMPFAIL,
+		    "cannot queue message: %s (queue directory %s)",
+		    strerror(errno), qdir);
 	}
 	log_debug("queued as %s", qid);
 	/* The process ends here; freeing keeps leak checkers quiet. */

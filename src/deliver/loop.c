@@ -35,6 +35,7 @@
 #define RESCAN_SECS	60	/* safety net behind inotify */
 #define BATCH_MAX	100	/* messages per worker */
 #define STOP_GRACE_MS	10000	/* SIGTERM: let transactions finish */
+#define FORK_RETRY_SECS	10	/* no pipe or process: try the batch again */
 
 struct wproc {
 	pid_t		pid;
@@ -198,6 +199,20 @@ out:
 	close(fd);
 }
 
+/*
+ * A batch that got no worker stays due; without a later time the loop
+ * would retry the fork at once, forever, burning the CPU of a machine
+ * that is already short of processes or descriptors.
+ */
+static void
+batch_postpone(struct qmsg **batch, size_t n)
+{
+	double later = now_real() + FORK_RETRY_SECS;
+
+	for (size_t i = 0; i < n; i++)
+		batch[i]->next_try = later;
+}
+
 /* Fork a worker for a batch. */
 static void
 start_worker(struct daemon *d, struct qmsg **batch, size_t n)
@@ -208,6 +223,7 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		log_warn("cannot create a pipe for a delivery process");
+		batch_postpone(batch, n);
 		return;
 	}
 	jobs = xcalloc(n, sizeof(*jobs));
@@ -222,6 +238,7 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 		close(pfd[0]);
 		close(pfd[1]);
 		free(jobs);
+		batch_postpone(batch, n);
 		return;
 	}
 	if (pid == 0) {

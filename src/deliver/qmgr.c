@@ -30,7 +30,6 @@
 #include "lib/xalloc.h"
 #include "spool/qfile.h"
 
-#define QFILE_READ_MAX	((size_t)2100000000)
 #define TMP_MAX_AGE	(24 * 3600)	/* longer than any sendmail lives */
 
 /* Set up paths. */
@@ -87,6 +86,40 @@ qmgr_drop(struct qmgr *q, struct qmsg *m)
 		qmsg_free(m);
 		return;
 	}
+}
+
+/*
+ * Move m to directory to. fs_move can fail after its rename took effect
+ * (a directory fsync failed): the file is then already in to, and the
+ * table must say so, or every later move looks for it where it is not.
+ * Returns 0, or -1 with errno.
+ */
+static int
+move_msg(struct qmgr *q, struct qmsg *m, enum qdir to)
+{
+	char path[PATH_BUF + QID_MAX + 2];
+	int saved;
+
+	if (fs_move(q->dir[m->where], m->qid, q->dir[to], m->qid) == 0) {
+		m->where = to;
+		return 0;
+	}
+	saved = errno;
+	snprintf(path, sizeof(path), "%s/%s", q->dir[to], m->qid);
+	if (access(path, F_OK) == 0)
+		m->where = to;
+	errno = saved;
+	return -1;
+}
+
+/* 1 when the queue file of m is no longer where the table says. */
+static int
+msg_gone(const struct qmgr *q, const struct qmsg *m)
+{
+	char path[PATH_BUF + QID_MAX + 2];
+
+	snprintf(path, sizeof(path), "%s/%s", q->dir[m->where], m->qid);
+	return access(path, F_OK) < 0 && errno == ENOENT;
 }
 
 /* Quarantine a file that is not a message; one log line, no death. */
@@ -147,7 +180,7 @@ load_msg(struct qmgr *q, enum qdir d, const char *qid, int pickup)
 
 	memset(&env, 0, sizeof(env));
 	snprintf(path, sizeof(path), "%s/%s", q->dir[d], qid);
-	if (fs_read_file(path, &b, QFILE_READ_MAX) < 0) {
+	if (fs_read_file(path, &b, QFILE_MAX) < 0) {
 		if (errno != ENOENT)
 			log_warn("%s: cannot read queue file", qid);
 		goto out;
@@ -300,11 +333,35 @@ qmgr_recover(struct qmgr *q)
 static void
 pick(struct qmgr *q, const char *name, void *arg)
 {
+	char path[2 * PATH_BUF];
+
 	if (!qid_valid(name)) {
 		quarantine(q, QD_NEW, name, "file name is not a queue ID");
 		return;
 	}
-	if (fs_move(q->dir[QD_NEW], name, q->dir[QD_ACTIVE], name) < 0) {
+	/*
+	 * A message in incoming/new has no delivery history. A state record
+	 * under its ID belongs to an earlier message that had the same ID
+	 * (inode and microsecond reused); applied to this one it would mark
+	 * recipients sent that never were. Remove it durably before the
+	 * claim, so that a crash cannot pair the two either.
+	 */
+	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_STATE], name);
+	if (unlink(path) == 0) {
+		log_warnx("%s: removed the stale state record of an earlier "
+		    "message with the same queue ID", name);
+		if (fs_fsync_dir(q->dir[QD_STATE]) < 0) {
+			log_warn("%s: cannot sync state/; pickup postponed",
+			    name);
+			return;
+		}
+	} else if (errno != ENOENT) {
+		log_warn("%s: cannot remove a stale state record; pickup "
+		    "postponed", name);
+		return;
+	}
+	/* Undoing this move in a crash only means a second pickup. */
+	if (fs_move_fast(q->dir[QD_NEW], name, q->dir[QD_ACTIVE], name) < 0) {
 		if (errno != ENOENT)
 			log_warn("%s: cannot move incoming/new/%s to active/",
 			    name, name);
@@ -369,7 +426,8 @@ qmgr_activate(struct qmgr *q, struct qmsg *m)
 {
 	if (m->where == QD_ACTIVE)
 		return 0;
-	if (fs_move(q->dir[m->where], m->qid, q->dir[QD_ACTIVE], m->qid) < 0) {
+	/* Undoing this move in a crash only means an earlier retry. */
+	if (fs_move_fast(q->dir[m->where], m->qid, q->dir[QD_ACTIVE], m->qid) < 0) {
 		if (errno == ENOENT) {
 			/* Deleted by the administrator meanwhile. */
 			qmgr_drop(q, m);
@@ -401,6 +459,20 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 	m->worker = 0;
 	m->st.attempts++;
 	m->st.last = now;
+	/*
+	 * The file went away under delivery (removed or moved to hold/ by
+	 * hand): nothing is left to retry here. Writing a state record now
+	 * would make an orphan (or overwrite a held message's history), and
+	 * the table entry would be retried for as long as the daemon runs.
+	 * A state record already there is left to start-up recovery, which
+	 * knows whether hold/ still has the message.
+	 */
+	if (msg_gone(q, m)) {
+		log_warnx("%s: queue file vanished from %s/; forgotten",
+		    m->qid, spool_dirname(m->where));
+		qmgr_drop(q, m);
+		goto out;
+	}
 	if (qstate_count(&m->st, RS_SENT) == m->st.n) {
 		if (fs_remove(q->dir[m->where], m->qid) < 0) {
 			log_warn("%s: cannot remove delivered message", m->qid);
@@ -422,13 +494,8 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 	m->final = !has_work(&m->st);
 	m->next_try = sched_next_retry(m->arrival, now, q->min_backoff,
 	    q->max_backoff);
-	if (m->where != QD_DEFERRED) {
-		if (fs_move(q->dir[m->where], m->qid, q->dir[QD_DEFERRED],
-		    m->qid) < 0)
-			log_warn("%s: cannot move to deferred/", m->qid);
-		else
-			m->where = QD_DEFERRED;
-	}
+	if (m->where != QD_DEFERRED && move_msg(q, m, QD_DEFERRED) < 0)
+		log_warn("%s: cannot move to deferred/", m->qid);
 	if (m->final) {
 		log_set_ident("postern/qmgr");
 		log_info("%s: %zu recipient(s) failed permanently; the message "
@@ -487,10 +554,12 @@ qmgr_next_due(const struct qmgr *q)
 
 	for (size_t i = 0; i < q->n; i++) {
 		const struct qmsg *m = q->m[i];
+		/* next_try 0 means "due now", not "none": report it as 1. */
+		double nt = m->next_try > 1 ? m->next_try : 1;
 		if (m->worker || m->final)
 			continue;
-		if (t == 0 || m->next_try < t)
-			t = m->next_try;
+		if (t == 0 || nt < t)
+			t = nt;
 	}
 	return t;
 }

@@ -22,8 +22,6 @@
 #include "lib/xalloc.h"
 #include "spool/qfile.h"
 
-#define QFILE_READ_MAX	((size_t)2100000000)
-
 /* Session state carried from one message of the batch to the next. */
 struct wsess {
 	struct smtp_session	*s;
@@ -101,7 +99,7 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 
 	memset(&env, 0, sizeof(env));
 	snprintf(path, sizeof(path), "%s/%s", wc->active_dir, jm->qid);
-	if (fs_read_file(path, &data, QFILE_READ_MAX) < 0) {
+	if (fs_read_file(path, &data, QFILE_MAX) < 0) {
 		log_warn("%s: cannot read queue file %s", jm->qid, path);
 		goto out;
 	}

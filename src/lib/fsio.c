@@ -96,6 +96,20 @@ int
 fs_move(const char *from_dir, const char *from, const char *to_dir,
     const char *to)
 {
+	if (fs_move_fast(from_dir, from, to_dir, to) < 0)
+		return -1;
+	if (fs_fsync_dir(to_dir) < 0)
+		return -1;
+	if (strcmp(from_dir, to_dir) != 0 && fs_fsync_dir(from_dir) < 0)
+		return -1;
+	return 0;
+}
+
+/* Move a file; the caller accepts that a crash may undo it. */
+int
+fs_move_fast(const char *from_dir, const char *from, const char *to_dir,
+    const char *to)
+{
 	char src[4096], dst[4096];
 
 	if ((size_t)snprintf(src, sizeof(src), "%s/%s", from_dir, from) >= sizeof(src) ||
@@ -103,13 +117,7 @@ fs_move(const char *from_dir, const char *from, const char *to_dir,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (rename(src, dst) < 0)
-		return -1;
-	if (fs_fsync_dir(to_dir) < 0)
-		return -1;
-	if (strcmp(from_dir, to_dir) != 0 && fs_fsync_dir(from_dir) < 0)
-		return -1;
-	return 0;
+	return rename(src, dst);
 }
 
 /* Remove a file durably. */

@@ -33,6 +33,14 @@ int fs_replace(const char *dir, const char *name, const void *data,
  */
 int fs_move(const char *from_dir, const char *from, const char *to_dir,
     const char *to) WUR;
+/*
+ * Move like fs_move but without the directory fsyncs, for transitions a
+ * crash may undo harmlessly: after a power cut the file is under its old
+ * name or its new one (never neither: its data were made durable when it
+ * was written), and the worst outcome is one more delivery attempt.
+ */
+int fs_move_fast(const char *from_dir, const char *from, const char *to_dir,
+    const char *to) WUR;
 /* Remove dir/name and fsync dir; a missing file is success. */
 int fs_remove(const char *dir, const char *name) WUR;
 /*

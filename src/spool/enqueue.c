@@ -276,6 +276,13 @@ enq_queue(const char *queue_dir, struct enq_msg *m, struct qenv *env,
 	}
 	/* One buffer, so the spool does one write. */
 	buf_add(&file, text.data, text.len);
+	if (file.len > QFILE_MAX) {
+		errno = EFBIG;
+		snprintf(err, errlen, "queue file of %zu bytes is larger than "
+		    "the daemon reads (%zu)", file.len, QFILE_MAX);
+		spool_new_abort(&sn);
+		goto out;
+	}
 	if (spool_new_commit(&sn, file.data, file.len, err, errlen) < 0)
 		goto out;
 	memcpy(qid, sn.qid, QID_MAX);

@@ -34,6 +34,12 @@
 #define QFILE_END	"end-of-envelope"
 
 #define QF_8BIT		0x01	/* message has bytes >= 0x80 */
+/*
+ * The largest queue file the daemon reads. sendmail refuses to commit a
+ * larger one: a file it cannot read would sit in the queue for ever,
+ * neither delivered nor returned.
+ */
+#define QFILE_MAX	((size_t)2100000000)
 
 struct qrcpt {
 	char	*addr;		/* envelope recipient, qualified */

@@ -101,6 +101,30 @@ qstate_format(const struct qstate *s, struct buf *out)
 	buf_addf(out, "%s\n", QSTATE_END);
 }
 
+/*
+ * Parse a non-negative decimal "digits[.digits]" strictly: strtol and
+ * strtod would also take "", " 1", "+1", "1e999", "inf" and "nan", and an
+ * infinite "last" would put the next retry at infinity. 0 or -1.
+ */
+static int
+parse_decimal(const char *v, int fraction, double max, double *out)
+{
+	size_t n = strspn(v, "0123456789"), f = 0;
+
+	if (n == 0 || n > 15)
+		return -1;
+	if (fraction && v[n] == '.') {
+		f = strspn(v + n + 1, "0123456789");
+		if (f == 0 || f > 9)
+			return -1;
+		f++;
+	}
+	if (v[n + f] != '\0')
+		return -1;
+	*out = strtod(v, NULL);
+	return *out <= max ? 0 : -1;
+}
+
 /* Parse the value of an "rcpt" line; 0 or -1. */
 static int
 parse_rcpt(char *v, struct qstate *s, char *err, size_t errlen)
@@ -144,6 +168,9 @@ qstate_parse(const char *data, size_t len, size_t nrcpt, struct qstate *s,
 	int lineno = 0, ended = 0, rc = -1;
 
 	qstate_init(s, nrcpt);
+	/* An empty file may come as data == NULL: memchr(NULL, ...) is UB. */
+	if (data == NULL)
+		data = "";
 	if (memchr(data, '\0', len) != NULL) {
 		snprintf(err, errlen, "NUL byte in state record");
 		goto fail;
@@ -177,17 +204,15 @@ qstate_parse(const char *data, size_t len, size_t nrcpt, struct qstate *s,
 		}
 		*v++ = '\0';
 		if (strcmp(line, "attempts") == 0) {
-			char *end;
-			long a = strtol(v, &end, 10);
-			if (*end || a < 0 || a > 1000000) {
+			double a;
+			if (parse_decimal(v, 0, 1000000, &a) < 0) {
 				snprintf(err, errlen, "line %d: bad attempts", lineno);
 				goto out;
 			}
 			s->attempts = (int)a;
 		} else if (strcmp(line, "last") == 0) {
-			char *end;
-			s->last = strtod(v, &end);
-			if (*end || s->last < 0) {
+			/* Beyond the year 5000 is not a time we wrote. */
+			if (parse_decimal(v, 1, 1e11, &s->last) < 0) {
 				snprintf(err, errlen, "line %d: bad time", lineno);
 				goto out;
 			}

@@ -59,6 +59,16 @@ state_damaged(void **unused)
 		"POSTERN-STATE 1\nattempts -1\nend-of-state\n",
 		"POSTERN-STATE 1\nwhat 1\nend-of-state\n",
 		"POSTERN-STATE 1\nend-of-state\nrcpt 0 sent 2.0.0 x\n",
+		/* Numbers strtod/strtol take but a record never holds. */
+		"POSTERN-STATE 1\nlast inf\nend-of-state\n",
+		"POSTERN-STATE 1\nlast nan\nend-of-state\n",
+		"POSTERN-STATE 1\nlast 1e300\nend-of-state\n",
+		"POSTERN-STATE 1\nlast 99999999999999\nend-of-state\n",
+		"POSTERN-STATE 1\nlast  1.5\nend-of-state\n",
+		"POSTERN-STATE 1\nlast 1.\nend-of-state\n",
+		"POSTERN-STATE 1\nattempts \nend-of-state\n",
+		"POSTERN-STATE 1\nattempts +1\nend-of-state\n",
+		"POSTERN-STATE 1\nattempts 1.5\nend-of-state\n",
 	};
 	struct qstate s;
 	char err[128];
@@ -69,6 +79,14 @@ state_damaged(void **unused)
 		    err, sizeof(err)), -1);
 		assert_true(err[0] != '\0');
 	}
+	/* An empty file read into an empty buffer arrives as NULL. */
+	err[0] = '\0';
+	assert_int_equal(qstate_parse(NULL, 0, 2, &s, err, sizeof(err)), -1);
+	assert_true(err[0] != '\0');
+	/* What qstate_format writes still parses. */
+	assert_int_equal(qstate_parse("POSTERN-STATE 1\nattempts 0\n"
+	    "last 0.000000\nend-of-state\n", 54, 2, &s, err, sizeof(err)), 0);
+	qstate_free(&s);
 }
 
 /* Schedule: min, then doubling, then max steps; always after `after`. */
