@@ -21,28 +21,6 @@
 
 #define CTL_TIMEOUT_MS	10000
 
-/* Wait until fd is readable or the deadline passes; 0 or -1 (ETIMEDOUT). */
-static int
-wait_readable(int fd, int64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int64_t left;
-	int n;
-
-	for (;;) {
-		left = deadline - now_mono_ms();
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		n = poll(&pfd, 1, (int)left);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
 /*
  * Read one line into reply (newline removed). A daemon that closes
  * without a newline still gave its answer, so EOF ends the line too.
@@ -56,7 +34,8 @@ read_line(int fd, char *reply, size_t replylen, int64_t deadline)
 	char c;
 
 	for (;;) {
-		if (wait_readable(fd, deadline) < 0)
+		short rev;
+		if (fd_wait(fd, POLLIN, deadline, &rev) < 0)
 			return -1;
 		n = read(fd, &c, 1);
 		if (n < 0 && errno == EINTR)

@@ -67,35 +67,6 @@ plain_write(void *ctx, int fd, const void *p, size_t len, short *want)
 	return n;
 }
 
-/* Wait for events on fd until deadline (monotonic ms); 0, or -1 with errno. */
-static int
-wait_fd(int fd, short events, int64_t deadline, short *revents)
-{
-	struct pollfd pfd;
-	int64_t left;
-	int n;
-
-	for (;;) {
-		left = deadline - now_mono_ms();
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n > 0) {
-			*revents = pfd.revents;
-			return 0;
-		}
-	}
-}
-
 /* Connect one address with a timeout; 0, or -1 with errno. */
 static int
 connect_one(int fd, const struct sockaddr *sa, socklen_t salen, int timeout)
@@ -108,7 +79,7 @@ connect_one(int fd, const struct sockaddr *sa, socklen_t salen, int timeout)
 		return 0;
 	if (errno != EINPROGRESS && errno != EINTR)
 		return -1;
-	if (wait_fd(fd, POLLOUT, now_mono_ms() + (int64_t)timeout * 1000,
+	if (fd_wait(fd, POLLOUT, now_mono_ms() + (int64_t)timeout * 1000,
 	    &rev) == -1)
 		return -1;
 	/* The outcome of a non-blocking connect is in SO_ERROR. */
@@ -272,7 +243,7 @@ conn_flush(struct conn *c, int timeout)
 			return -1;
 		}
 		/* While blocked, also drain replies the peer sends early. */
-		if (wait_fd(c->fd, want | (c->eof ? 0 : POLLIN), deadline,
+		if (fd_wait(c->fd, want | (c->eof ? 0 : POLLIN), deadline,
 		    &rev) == -1)
 			return -1;
 		if ((rev & POLLIN) && !c->eof) {
@@ -298,7 +269,7 @@ conn_fill(struct conn *c, int timeout)
 		n = read_some(c, &want);
 		if (n >= 0 || errno != EAGAIN)
 			return n;
-		if (wait_fd(c->fd, want, deadline, &rev) == -1)
+		if (fd_wait(c->fd, want, deadline, &rev) == -1)
 			return -1;
 	}
 }

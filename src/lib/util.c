@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,4 +115,33 @@ fds_close_except(int keep1, int keep2)
 		lo = b + 1;
 	}
 	close_range((unsigned)lo, ~0U, 0);
+}
+
+/* Wait for events on fd until a deadline. */
+int
+fd_wait(int fd, short events, int64_t deadline, short *revents)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int n;
+
+	for (;;) {
+		left = deadline - now_mono_ms();
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n > 0) {
+			*revents = pfd.revents;
+			return 0;
+		}
+	}
 }

@@ -11,6 +11,12 @@
 double now_real(void);
 /* Milliseconds from CLOCK_MONOTONIC, for deadlines. */
 int64_t now_mono_ms(void);
+/*
+ * Wait until fd has one of events or the monotonic deadline (ms) passes,
+ * retrying EINTR. Returns 0 with *revents set, or -1 with errno
+ * (ETIMEDOUT at the deadline).
+ */
+int fd_wait(int fd, short events, int64_t deadline, short *revents);
 /* Put fd in non-blocking mode; 0 or -1. */
 int set_nonblock(int fd);
 /* The last path component of s (no copy). */
