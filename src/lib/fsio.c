@@ -53,42 +53,103 @@ fs_fsync_dir(const char *path)
 	return rc;
 }
 
-/* Durably replace dir/name with data. */
-int
-fs_replace(const char *dir, const char *name, const void *data, size_t len,
-    mode_t mode)
+/*
+ * Rename without ever replacing an existing file: renameat2 with
+ * RENAME_NOREPLACE where the kernel and file system have it, otherwise
+ * link() (which fails with EEXIST) and unlink of the old name.
+ */
+static int
+rename_noreplace(const char *from, const char *to)
 {
-	char tmp[4096], dst[4096];
-	int fd = -1, saved = 0, rc = -1;
+#ifdef RENAME_NOREPLACE
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != ENOSYS && errno != EINVAL)
+		return -1;
+#endif
+	if (link(from, to) < 0)
+		return -1;
+	/* The file is safe under its new name; the old one is litter. */
+	(void)unlink(from);
+	return 0;
+}
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp) ||
-	    (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst)) {
+/* The step names for error messages. */
+const char *
+fs_step_name(enum fs_step step)
+{
+	static const char *const names[] = { "write", "sync", "close",
+	    "rename", "sync directory of" };
+
+	return (unsigned)step < sizeof(names) / sizeof(names[0]) ?
+	    names[step] : "commit";
+}
+
+/* Write, fsync, close, rename, fsync the directory. */
+int
+fs_commit(int fd, const void *data, size_t len, const char *tmppath,
+    const char *dir, const char *name, int noreplace, enum fs_step *step)
+{
+	char dst[4096];
+	int rc = -1, saved;
+
+	*step = FS_RENAME;
+	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst)) {
 		errno = ENAMETOOLONG;
-		return -1;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return -1;
-	if (fs_write_all(fd, data, len) < 0 || fsync(fd) < 0)
-		goto out;
-	if (close(fd) < 0) {
-		fd = -1;
 		goto out;
 	}
+	*step = FS_WRITE;
+	if (fs_write_all(fd, data, len) < 0)
+		goto out;
+	*step = FS_SYNC;
+	if (fsync(fd) < 0)
+		goto out;
+	/* Some file systems report a delayed write error only at close. */
+	*step = FS_CLOSE;
+	saved = close(fd);
 	fd = -1;
-	if (rename(tmp, dst) < 0)
+	if (saved < 0)
 		goto out;
-	if (fs_fsync_dir(dir) < 0)
+	*step = FS_RENAME;
+	if ((noreplace ? rename_noreplace(tmppath, dst) : rename(tmppath, dst)) < 0)
 		goto out;
+	*step = FS_SYNC_DIR;
+	if (fs_fsync_dir(dir) < 0) {
+		/* Not durable, so not committed: take it back. A reader that
+		   already took it delivers it; a duplicate beats a loss. */
+		saved = errno;
+		(void)unlink(dst);
+		errno = saved;
+		goto out;
+	}
 	rc = 0;
 out:
 	saved = errno;
 	if (fd >= 0)
 		close(fd);
 	if (rc < 0)
-		unlink(tmp);
+		(void)unlink(tmppath);
 	errno = saved;
 	return rc;
+}
+
+/* Durably replace dir/name with data. */
+int
+fs_replace(const char *dir, const char *name, const void *data, size_t len,
+    mode_t mode)
+{
+	char tmp[4096];
+	enum fs_step step;
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -1;
+	return fs_commit(fd, data, len, tmp, dir, name, 0, &step);
 }
 
 /* Move a file between directories and make the move durable. */

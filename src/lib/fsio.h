@@ -20,10 +20,25 @@
 int fs_write_all(int fd, const void *p, size_t len) WUR;
 /* fsync the directory at path. */
 int fs_fsync_dir(const char *path) WUR;
+/* Which step of fs_commit failed, for the caller's error message. */
+enum fs_step { FS_WRITE, FS_SYNC, FS_CLOSE, FS_RENAME, FS_SYNC_DIR };
+
+/*
+ * The durable-write sequence every spool file goes through: write data to
+ * the open temporary file fd (at tmppath), fsync, close, rename to
+ * dir/name (refusing to replace an existing file when noreplace), fsync
+ * dir. fd is always closed. On failure *step says where, the temporary
+ * file is removed, and a name renamed but not made durable is taken back,
+ * so nothing half-committed stays visible.
+ */
+int fs_commit(int fd, const void *data, size_t len, const char *tmppath,
+    const char *dir, const char *name, int noreplace, enum fs_step *step) WUR;
+/* "write", "sync", "close", "rename" or "sync directory of". */
+const char *fs_step_name(enum fs_step step);
 /*
  * Durably replace dir/name with data: dir/.name.tmp is written, fsync'd,
- * renamed to dir/name and dir is fsync'd. On failure the temp file is
- * removed and dir/name is untouched.
+ * renamed to dir/name and dir is fsync'd (fs_commit). On failure the
+ * temp file is removed.
  */
 int fs_replace(const char *dir, const char *name, const void *data,
     size_t len, mode_t mode) WUR;

@@ -184,86 +184,30 @@ spool_new_open(const char *queue_dir, struct spool_new *sn, char *err,
 	return 0;
 }
 
-/*
- * Rename without ever replacing an existing file. renameat2 with
- * RENAME_NOREPLACE when the kernel and file system have it, otherwise
- * link() (which fails with EEXIST) and unlink the old name.
- */
-static int
-rename_noreplace(const char *from, const char *to)
-{
-#ifdef RENAME_NOREPLACE
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != ENOSYS && errno != EINVAL)
-		return -1;
-#endif
-	if (link(from, to) < 0)
-		return -1;
-	/* The message is safe under its new name; the old one is litter. */
-	(void)unlink(from);
-	return 0;
-}
-
 /* Write, fsync, rename into incoming/new, fsync the directory. */
 int
 spool_new_commit(struct spool_new *sn, const void *data, size_t len,
     char *err, size_t errlen)
 {
-	char dst[PATH_BUF];
-	int rc = -1, fd = sn->fd, saved;
+	enum fs_step step;
+	int fd = sn->fd;
 
 	sn->fd = -1;
-	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", sn->newdir, sn->qid) >=
-	    sizeof(dst)) {
-		errno = ENAMETOOLONG;
-		seterr(err, errlen, "queue file name too long");
-		goto out;
-	}
-	if (fs_write_all(fd, data, len) < 0) {
-		seterr(err, errlen, "cannot write queue file: %s", strerror(errno));
-		goto out;
-	}
-	if (fsync(fd) < 0) {
-		seterr(err, errlen, "cannot sync queue file: %s", strerror(errno));
-		goto out;
-	}
-	/* Some file systems report a delayed write error only at close. */
-	if (close(fd) < 0) {
-		fd = -1;
-		seterr(err, errlen, "cannot close queue file: %s",
-		    strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename_noreplace(sn->tmppath, dst) < 0) {
-		seterr(err, errlen, "cannot move queue file to %s: %s", dst,
-		    strerror(errno));
-		goto out;
-	}
-	if (fs_fsync_dir(sn->newdir) < 0) {
-		seterr(err, errlen, "cannot sync directory %s: %s", sn->newdir,
-		    strerror(errno));
-		/*
-		 * Not durable, so not committed: take it back. Should the
-		 * daemon have claimed it already, it is delivered anyway;
-		 * a duplicate is better than a loss.
-		 */
-		saved = errno;
-		(void)unlink(dst);
-		errno = saved;
-		goto out;
+	if (fs_commit(fd, data, len, sn->tmppath, sn->newdir, sn->qid, 1,
+	    &step) < 0) {
+		/* Name the file the failing step worked on. */
+		if (step < FS_RENAME)
+			seterr(err, errlen, "%s of queue file %s failed: %s",
+			    fs_step_name(step), sn->tmppath, strerror(errno));
+		else
+			seterr(err, errlen, "%s of queue file %s/%s failed: %s",
+			    fs_step_name(step), sn->newdir, sn->qid,
+			    strerror(errno));
+		sn->tmppath[0] = '\0';	/* fs_commit removed it */
+		return -1;
 	}
 	sn->tmppath[0] = '\0';
-	rc = 0;
-out:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0)
-		spool_new_abort(sn);
-	errno = saved;
-	return rc;
+	return 0;
 }
 
 /* Remove the temporary file of an abandoned message. */
