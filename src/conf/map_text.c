@@ -1,0 +1,814 @@
+/*
+ * map_text.c - the lookup table types whose content is text: texthash,
+ * inline and static.
+ *
+ * texthash reads a postmap(1) source file into an in-memory hash table,
+ * as Postfix's texthash does, and (unlike Postfix) reads it again when
+ * it changes, so a long-running daemon picks up an edited table without
+ * a restart. The file is checked with stat() at most once a second. A
+ * re-read that fails drops the old content: lookups then fail (the mail
+ * is deferred) rather than go on with data the administrator replaced.
+ *
+ * The tables may hold passwords (sasl_passwd), so every buffer that held
+ * file content, every key and every value is wiped before it is freed,
+ * and messages name a line or an entry number, never a value.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "conf/map_text.h"
+#include "conf/maps.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xalloc.h"
+
+#define RECHECK_MS	1000	/* stat a texthash file at most this often */
+#define SEPARATORS	", \t\r\n"	/* between tables and inline: entries */
+
+/* One key and its value, in one allocation: "key\0value\0". */
+struct map_entry {
+	char	*key;
+	char	*value;
+	size_t	 size;
+};
+
+/* Open addressing with linear probing; slot holds entry index + 1. */
+struct map_table {
+	struct map_entry *e;
+	size_t		  n;
+	size_t		  cap;
+	uint32_t	 *slot;
+	size_t		  nslot;	/* a power of two, more than 2 * n */
+};
+
+/* What identifies one version of a file: a change in any means re-read. */
+struct file_id {
+	dev_t		dev;
+	ino_t		ino;
+	off_t		size;
+	struct timespec	mtime;
+	struct timespec	ctime;		/* chmod, chown: readable no more? */
+};
+
+struct texthash {
+	char		 *title;	/* "param: texthash:/path" for logs */
+	char		 *path;
+	struct map_table *table;	/* NULL while the file is unusable */
+	struct file_id	  id;		/* of the content in table */
+	int64_t		  checked;	/* now_mono_ms() of the last stat */
+	int		  force;	/* stat at the next find */
+	char		  error[512];	/* why table is NULL */
+};
+
+/* White space as Postfix's ISSPACE sees it, whatever the locale. */
+static int
+is_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+	    c == '\f';
+}
+
+/* Fold ASCII upper case to lower case in place. */
+void
+map_fold(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+/* Wipe and free a string that may have held a secret. */
+static void
+free_secret(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* FNV-1a over a NUL-terminated key. */
+static uint64_t
+key_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t
+table_slot(const struct map_table *t, const char *key)
+{
+	size_t mask = t->nslot - 1, i = (size_t)key_hash(key) & mask;
+
+	while (t->slot[i] != 0 && strcmp(t->e[t->slot[i] - 1].key, key) != 0)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Double the slot array and place every entry again. */
+static void
+table_grow(struct map_table *t)
+{
+	size_t i;
+
+	if (t->nslot > SIZE_MAX / 4 || t->n >= UINT32_MAX - 1)
+		fatalx("lookup table too large");
+	free(t->slot);
+	t->nslot *= 2;
+	t->slot = xcalloc(t->nslot, sizeof(*t->slot));
+	for (i = 0; i < t->n; i++)
+		t->slot[table_slot(t, t->e[i].key)] = (uint32_t)(i + 1);
+}
+
+/* Set an entry to key and value, wiping what it held. */
+static void
+entry_set(struct map_entry *e, const char *key, const char *value)
+{
+	size_t klen = strlen(key), vlen = strlen(value);
+	char *p;
+
+	if (klen > SIZE_MAX / 2 || vlen > SIZE_MAX / 2 - 2)
+		fatalx("lookup table entry too large");
+	p = xmalloc(klen + vlen + 2);
+	memcpy(p, key, klen + 1);
+	memcpy(p + klen + 1, value, vlen + 1);
+	if (e->key != NULL) {
+		explicit_bzero(e->key, e->size);
+		free(e->key);
+	}
+	e->key = p;
+	e->value = p + klen + 1;
+	e->size = klen + vlen + 2;
+}
+
+/* An empty table. */
+struct map_table *
+map_table_new(void)
+{
+	struct map_table *t = xcalloc(1, sizeof(*t));
+
+	t->nslot = 16;
+	t->slot = xcalloc(t->nslot, sizeof(*t->slot));
+	return t;
+}
+
+/* Store value under key; first or last wins as the caller says. */
+int
+map_table_put(struct map_table *t, const char *key, const char *value,
+    int replace)
+{
+	size_t i = table_slot(t, key);
+
+	if (t->slot[i] != 0) {
+		if (replace)
+			entry_set(&t->e[t->slot[i] - 1], key, value);
+		return 1;
+	}
+	if ((t->n + 1) * 2 > t->nslot) {
+		table_grow(t);
+		i = table_slot(t, key);
+	}
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->e = xreallocarray(t->e, t->cap, sizeof(*t->e));
+	}
+	memset(&t->e[t->n], 0, sizeof(t->e[t->n]));
+	entry_set(&t->e[t->n], key, value);
+	t->slot[i] = (uint32_t)(t->n + 1);
+	t->n++;
+	return 0;
+}
+
+/* The value under key, or NULL. */
+const char *
+map_table_get(const struct map_table *t, const char *key)
+{
+	size_t i = table_slot(t, key);
+
+	return t->slot[i] ? t->e[t->slot[i] - 1].value : NULL;
+}
+
+/* Number of keys. */
+size_t
+map_table_count(const struct map_table *t)
+{
+	return t->n;
+}
+
+/* Wipe every entry and free the table. */
+void
+map_table_free(struct map_table *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++) {
+		explicit_bzero(t->e[i].key, t->e[i].size);
+		free(t->e[i].key);
+	}
+	free(t->e);
+	free(t->slot);
+	free(t);
+}
+
+/* Parser state shared by the lines of one texthash text. */
+struct text_ctx {
+	struct map_table *t;
+	map_warn_fn	  warn;
+	void		 *arg;
+	char		 *err;
+	size_t		  errlen;
+};
+
+/* Store one logical line "key whitespace value" (line[len] writable). */
+static int
+text_entry(struct text_ctx *c, char *line, size_t len, int lineno)
+{
+	char *key = line, *value = line, *end = line + len, msg[256];
+
+	*end = '\0';
+	while (value < end && !is_space((unsigned char)*value))
+		value++;
+	if (value < end)
+		*value++ = '\0';
+	while (value < end && is_space((unsigned char)*value))
+		value++;
+	while (end > value && is_space((unsigned char)end[-1]))
+		*--end = '\0';
+	if (*value == '\0') {
+		/* Not the key either: a lone "user:password" is a secret. */
+		snprintf(c->err, c->errlen, "line %d: missing value after the "
+		    "key (expected \"key whitespace value\")", lineno);
+		return -1;
+	}
+	map_fold(key);
+	if (key[strlen(key) - 1] == ':' && c->warn != NULL) {
+		snprintf(msg, sizeof(msg), "line %d: record is in \"key: "
+		    "value\" format; is this an alias file?", lineno);
+		c->warn(c->arg, msg);
+	}
+	/* postmap's default: warn and keep the first (-r replaces, -w is quiet). */
+	if (map_table_put(c->t, key, value, 0) == 1 && c->warn != NULL) {
+		snprintf(msg, sizeof(msg), "line %d: duplicate entry \"%.100s\" "
+		    "ignored; the first one is used", lineno, key);
+		c->warn(c->arg, msg);
+	}
+	return 0;
+}
+
+/* Parse postmap(1) source text into t. */
+int
+map_text_parse(const char *data, size_t len, struct map_table *t,
+    map_warn_fn warn, void *arg, char *err, size_t errlen)
+{
+	struct text_ctx c = { t, warn, arg, err, errlen };
+	const char *p = data, *end = data + len, *nl, *eol, *q;
+	char *line;
+	size_t used = 0;
+	int lineno = 0, start = 0, rc = -1;
+
+	/* A logical line is never longer than the text: no growing copies. */
+	if (len == SIZE_MAX)
+		fatalx("lookup table text too large");
+	line = xmalloc(len + 1);
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		eol = nl ? nl : end;
+		lineno++;
+		if (memchr(p, '\0', (size_t)(eol - p)) != NULL) {
+			snprintf(err, errlen, "line %d: NUL byte", lineno);
+			goto out;
+		}
+		if (eol > p && eol[-1] == '\r')
+			eol--;
+		for (q = p; q < eol && is_space((unsigned char)*q); q++)
+			;
+		if (q == eol || *q == '#') {
+			/* Blank and comment lines do not end a logical line. */
+		} else if (q != p) {
+			if (used == 0) {
+				snprintf(err, errlen, "line %d: continuation "
+				    "line without a key before it (remove the "
+				    "leading white space)", lineno);
+				goto out;
+			}
+			/* Postfix appends the text as is, leading blanks too. */
+			memcpy(line + used, p, (size_t)(eol - p));
+			used += (size_t)(eol - p);
+		} else {
+			if (used > 0 && text_entry(&c, line, used, start) < 0)
+				goto out;
+			memcpy(line, p, (size_t)(eol - p));
+			used = (size_t)(eol - p);
+			start = lineno;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	if (used > 0 && text_entry(&c, line, used, start) < 0)
+		goto out;
+	rc = 0;
+out:
+	explicit_bzero(line, len + 1);
+	free(line);
+	return rc;
+}
+
+/* Length of the balanced { } group at s (s[0] == '{'), or 0. */
+static size_t
+group_len(const char *s)
+{
+	size_t i, depth = 0;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '{')
+			depth++;
+		else if (s[i] == '}' && --depth == 0)
+			return i + 1;
+	}
+	return 0;
+}
+
+/* The next token, splitting at SEPARATORS outside { } (mystrtokq). */
+char *
+map_text_token(char **src)
+{
+	char *start = *src + strspn(*src, SEPARATORS), *p;
+	size_t depth = 0;
+
+	if (*start == '\0') {
+		*src = start;
+		return NULL;
+	}
+	for (p = start; *p != '\0'; p++) {
+		if (*p == '{')
+			depth++;
+		else if (*p == '}' && depth > 0)
+			depth--;
+		else if (depth == 0 && strchr(SEPARATORS, *p) != NULL) {
+			*p++ = '\0';
+			break;
+		}
+	}
+	*src = p;
+	return start;
+}
+
+/*
+ * Strip a token's outer { } and the white space just inside them, in
+ * place (Postfix's extpar). Returns the inside, or NULL with *why.
+ */
+static char *
+strip_group(char *s, const char **why)
+{
+	size_t n = group_len(s);
+	char *end;
+
+	if (n == 0) {
+		*why = "missing '}'";
+		return NULL;
+	}
+	if (s[n] != '\0') {
+		*why = "text after '}'";
+		return NULL;
+	}
+	end = s + n - 1;
+	*end = '\0';
+	for (s++; is_space((unsigned char)*s); s++)
+		;
+	while (end > s && is_space((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+/*
+ * Split "key = value" in place (Postfix's split_nameval): the key ends at
+ * white space or '=', white space around '=' is skipped, the value is
+ * trimmed. Returns 0, or -1 with *why.
+ */
+static int
+split_keyval(char *s, char **key, char **value, const char **why)
+{
+	char *k, *e, *v, *end;
+
+	for (k = s; is_space((unsigned char)*k); k++)
+		;
+	if (*k == '\0' || *k == '=') {
+		*why = "missing key before '='";
+		return -1;
+	}
+	for (e = k; *e != '\0' && *e != '=' && !is_space((unsigned char)*e); e++)
+		;
+	for (v = e; is_space((unsigned char)*v); v++)
+		;
+	if (*v != '=') {
+		*why = "missing '=' after the key (write key=value without "
+		    "spaces, or { key = value })";
+		return -1;
+	}
+	*e = '\0';
+	for (v++; is_space((unsigned char)*v); v++)
+		;
+	end = v + strlen(v);
+	while (end > v && is_space((unsigned char)end[-1]))
+		*--end = '\0';
+	*key = k;
+	*value = v;
+	return 0;
+}
+
+/* Parse "{ key=value, { key = value } }" into t. */
+int
+map_inline_parse(const char *name, struct map_table *t, char *err,
+    size_t errlen)
+{
+	size_t len = strlen(name);
+	char *inner = NULL, *p, *tok, *key, *value;
+	const char *why = NULL;
+	int count = 0, rc = -1;
+
+	if (name[0] != '{' || group_len(name) != len) {
+		snprintf(err, errlen, "bad syntax: expected inline:{ key=value, "
+		    "... } with balanced braces");
+		return -1;
+	}
+	inner = xstrndup(name + 1, len - 2);
+	p = inner;
+	while ((tok = map_text_token(&p)) != NULL) {
+		count++;
+		if (*tok == '{' && (tok = strip_group(tok, &why)) == NULL)
+			break;
+		if (split_keyval(tok, &key, &value, &why) < 0)
+			break;
+		if (*value == '\0') {
+			why = "empty value";
+			break;
+		}
+		map_fold(key);
+		/* No duplicate check: a later entry replaces, as in Postfix. */
+		(void)map_table_put(t, key, value, 1);
+	}
+	if (why != NULL)
+		snprintf(err, errlen, "entry %d: %s", count, why);
+	else if (count == 0)
+		snprintf(err, errlen, "empty table: expected inline:{ key=value, "
+		    "... }");
+	else
+		rc = 0;
+	explicit_bzero(inner, len - 1);
+	free(inner);
+	return rc;
+}
+
+/* The value of static:name. */
+char *
+map_static_parse(const char *name, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	char *copy, *v, *out = NULL;
+
+	copy = xstrdup(name);
+	v = copy;
+	if (*v == '{')
+		v = strip_group(v, &why);
+	if (v == NULL)
+		snprintf(err, errlen, "bad syntax: %s (expected static:value or "
+		    "static:{ value })", why);
+	else if (*v == '\0')
+		snprintf(err, errlen, "empty value");
+	else
+		out = xstrdup(v);
+	free_secret(copy);
+	return out;
+}
+
+/* ---- texthash ------------------------------------------------------ */
+
+/* The identity of a file version from its stat. */
+static void
+file_id_set(struct file_id *id, const struct stat *st)
+{
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime = st->st_mtim;
+	id->ctime = st->st_ctim;
+}
+
+/* Whether two file versions are the same. */
+static int
+file_id_eq(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	    a->ctime.tv_sec == b->ctime.tv_sec &&
+	    a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/*
+ * Read path whole into a fresh buffer. *id describes the version read
+ * (fstat of the open file, before reading: a change during the read
+ * shows at the next check). Growth copies and wipes, never realloc:
+ * realloc would leave the old bytes in freed memory.
+ */
+static int
+file_read(const char *path, char **data, size_t *len, struct file_id *id,
+    char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL, *nb;
+	size_t cap = 0, used = 0;
+	ssize_t n;
+	int fd, rc = -1;
+
+	/* O_NONBLOCK: a FIFO put in the file's place must not hang us. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open the file: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "cannot stat the file: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "not a regular file");
+		goto out;
+	}
+	if (st.st_size > MAP_TEXT_MAX)
+		goto too_large;
+	cap = (size_t)st.st_size + 1;	/* the extra byte sees growth */
+	buf = xmalloc(cap);
+	for (;;) {
+		if (used == cap) {
+			if (cap > MAP_TEXT_MAX)
+				goto too_large;
+			nb = xmalloc(cap * 2);
+			memcpy(nb, buf, used);
+			explicit_bzero(buf, cap);
+			free(buf);
+			buf = nb;
+			cap *= 2;
+		}
+		n = read(fd, buf + used, cap - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "cannot read the file: %s",
+			    strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	if (used > MAP_TEXT_MAX)
+		goto too_large;
+	file_id_set(id, &st);
+	*data = buf;
+	*len = used;
+	buf = NULL;
+	rc = 0;
+	goto out;
+too_large:
+	snprintf(err, errlen, "file larger than %d MB", MAP_TEXT_MAX >> 20);
+out:
+	if (buf != NULL) {
+		explicit_bzero(buf, cap);
+		free(buf);
+	}
+	close(fd);
+	return rc;
+}
+
+/* Parser warning: log it with the table's name. */
+static void
+th_warn(void *arg, const char *msg)
+{
+	struct texthash *th = arg;
+
+	log_warnx("%s: %s", th->title, msg);
+}
+
+/*
+ * Read the file into a fresh table and use it. On failure the old table
+ * is dropped too: the caller keeps the reason for the failing lookups.
+ */
+static int
+th_load(struct texthash *th, char *err, size_t errlen)
+{
+	struct map_table *t = NULL;
+	struct file_id id;
+	char *data = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (file_read(th->path, &data, &len, &id, err, errlen) < 0)
+		goto out;
+	t = map_table_new();
+	if (map_text_parse(data, len, t, th_warn, th, err, errlen) < 0)
+		goto out;
+	map_table_free(th->table);
+	th->table = t;
+	t = NULL;
+	th->id = id;
+	rc = 0;
+out:
+	map_table_free(t);
+	if (data != NULL) {
+		explicit_bzero(data, len);
+		free(data);
+	}
+	if (rc < 0) {
+		map_table_free(th->table);
+		th->table = NULL;
+	}
+	return rc;
+}
+
+/* Stat the file at most once a second; read it again if it changed. */
+static void
+th_check(struct texthash *th)
+{
+	struct file_id id;
+	struct stat st;
+	char e[512];
+	int64_t now = now_mono_ms();
+	int was_ok = th->table != NULL;
+
+	if (!th->force && now - th->checked < RECHECK_MS)
+		return;
+	th->force = 0;
+	th->checked = now;
+	if (stat(th->path, &st) < 0) {
+		snprintf(e, sizeof(e), "cannot stat the file: %s",
+		    strerror(errno));
+		map_table_free(th->table);
+		th->table = NULL;
+	} else {
+		file_id_set(&id, &st);
+		if (was_ok && file_id_eq(&id, &th->id))
+			return;
+		/* Changed, or still broken: a fix needs no other signal. */
+		if (th_load(th, e, sizeof(e)) == 0) {
+			log_info("%s: file changed, read again", th->title);
+			return;
+		}
+	}
+	/* Log the change to broken once, not every second. */
+	if (was_ok || strcmp(e, th->error) != 0)
+		log_warnx("%s: %s; its lookups fail until it is fixed",
+		    th->title, e);
+	strlcpy(th->error, e, sizeof(th->error));
+}
+
+/* texthash lookup. */
+static int
+th_find(void *state, const char *key, const char **value, char *err,
+    size_t errlen)
+{
+	struct texthash *th = state;
+
+	th_check(th);
+	if (th->table == NULL) {
+		strlcpy(err, th->error, errlen);
+		return MAP_ERROR;
+	}
+	*value = map_table_get(th->table, key);
+	return *value != NULL ? MAP_FOUND : MAP_NOTFOUND;
+}
+
+/* Stat at the next lookup. */
+static void
+th_recheck(void *state)
+{
+	struct texthash *th = state;
+
+	th->force = 1;
+}
+
+/* Free a texthash table. */
+static void
+th_close(void *state)
+{
+	struct texthash *th = state;
+
+	map_table_free(th->table);
+	free(th->title);
+	free(th->path);
+	free(th);
+}
+
+static const struct map_ops texthash_ops = { th_find, th_recheck, th_close };
+
+/* Open texthash:/path, reading the file now. */
+int
+map_texthash_open(const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen)
+{
+	struct texthash *th;
+
+	/* Daemons change directory: a relative name would move with them. */
+	if (name[0] != '/') {
+		snprintf(err, errlen, "the file name must be absolute");
+		return -1;
+	}
+	th = xcalloc(1, sizeof(*th));
+	th->title = xstrdup(title);
+	th->path = xstrdup(name);
+	if (th_load(th, err, errlen) < 0) {
+		th_close(th);
+		return -1;
+	}
+	th->checked = now_mono_ms();
+	*ops = &texthash_ops;
+	*state = th;
+	return 0;
+}
+
+/* ---- inline --------------------------------------------------------- */
+
+/* inline lookup. */
+static int
+inline_find(void *state, const char *key, const char **value, char *err,
+    size_t errlen)
+{
+	*value = map_table_get(state, key);
+	return *value != NULL ? MAP_FOUND : MAP_NOTFOUND;
+}
+
+/* Free an inline table. */
+static void
+inline_close(void *state)
+{
+	map_table_free(state);
+}
+
+static const struct map_ops inline_ops = { inline_find, NULL, inline_close };
+
+/* Open inline:{ ... }. */
+int
+map_inline_open(const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen)
+{
+	struct map_table *t = map_table_new();
+
+	if (map_inline_parse(name, t, err, errlen) < 0) {
+		map_table_free(t);
+		return -1;
+	}
+	*ops = &inline_ops;
+	*state = t;
+	return 0;
+}
+
+/* ---- static --------------------------------------------------------- */
+
+/* static lookup: always the one value. */
+static int
+static_find(void *state, const char *key, const char **value, char *err,
+    size_t errlen)
+{
+	*value = state;
+	return MAP_FOUND;
+}
+
+/* Free a static table's value. */
+static void
+static_close(void *state)
+{
+	free_secret(state);
+}
+
+static const struct map_ops static_ops = { static_find, NULL, static_close };
+
+/* Open static:value or static:{ value }. */
+int
+map_static_open(const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen)
+{
+	char *v = map_static_parse(name, err, errlen);
+
+	if (v == NULL)
+		return -1;
+	*ops = &static_ops;
+	*state = v;
+	return 0;
+}

@@ -1,0 +1,93 @@
+/*
+ * map_text.h - the table types whose content is text: texthash, inline
+ * and static. Private to maps.c, the unit tests and the fuzz target.
+ *
+ * The parsers are pure functions of their input (no files, no logging)
+ * and fill a map_table: an in-memory hash table of lower-case keys to
+ * values, wiped when freed.
+ */
+#ifndef POSTERN_MAP_TEXT_H
+#define POSTERN_MAP_TEXT_H
+
+#include <stddef.h>
+
+#include "conf/maps.h"
+
+/* A texthash file larger than this is refused. */
+#define MAP_TEXT_MAX	(16 * 1024 * 1024)
+
+struct map_table;
+
+/* An empty table. */
+struct map_table *map_table_new(void);
+/*
+ * Store value under key (taken as given: callers fold). When key is
+ * already there, keep the old value (replace 0) or replace it
+ * (replace 1). Returns 0 for a new key, 1 for an existing one.
+ */
+int map_table_put(struct map_table *t, const char *key, const char *value,
+    int replace);
+/* The value stored under key, or NULL. */
+const char *map_table_get(const struct map_table *t, const char *key);
+/* How many keys the table holds. */
+size_t map_table_count(const struct map_table *t);
+/* Free the table, wiping every key and value; NULL is fine. */
+void map_table_free(struct map_table *t);
+
+/* Fold ASCII upper case to lower case in place, as lookups do. */
+void map_fold(char *s);
+/*
+ * The next item of a list separated by commas and/or white space, where
+ * the inside of { } stays together (Postfix's mystrtokq): cuts the text
+ * at *src in place and advances *src. NULL at the end.
+ */
+char *map_text_token(char **src);
+
+/* A parser's warning (msg starts with "line N: "). */
+typedef void (*map_warn_fn)(void *arg, const char *msg);
+
+/*
+ * Parse postmap(1) source text into t, the way Postfix's texthash reads
+ * it: "key whitespace value" lines, key and value trimmed; blank lines
+ * and lines whose first non-blank is '#' ignored; a line starting with
+ * white space continues the logical line (its text appended as is, the
+ * line end dropped); a CR before a line end ignored; keys folded to lower
+ * case. A duplicate key keeps the first value and is reported through
+ * warn, like postmap's "duplicate entry" warning, as is a "key:" that
+ * looks like an alias file. Returns 0, or -1 with "line N: ..." in err
+ * for a key without a value, a continuation line with nothing to
+ * continue, or a NUL byte. Messages never contain a value.
+ */
+int map_text_parse(const char *data, size_t len, struct map_table *t,
+    map_warn_fn warn, void *arg, char *err, size_t errlen);
+
+/*
+ * Parse the name of an inline: table, "{ key=value, { key = value } }",
+ * into t (Postfix 3.0 syntax, DATABASE_README "inline"): the name is one
+ * balanced { } group; inside, entries are separated by commas and/or
+ * white space; an entry is key=value without white space, or { key =
+ * value } where white space is ignored after "{", around "=" and before
+ * "}" so the value may hold spaces and commas. Keys are folded to lower
+ * case; a later duplicate replaces an earlier one, as in Postfix.
+ * Returns 0, or -1 with a message that names the entry by position,
+ * never by content. An empty table or an empty value is an error.
+ */
+int map_inline_parse(const char *name, struct map_table *t, char *err,
+    size_t errlen);
+
+/*
+ * The value of a static: table: name itself, or the inside of "{ text }"
+ * with the white space after "{" and before "}" removed. Returns a new
+ * string (the caller wipes and frees it), or NULL with a message in err.
+ */
+char *map_static_parse(const char *name, char *err, size_t errlen);
+
+/* Open functions for maps.c's type table (see map_open_fn). */
+int map_texthash_open(const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen);
+int map_inline_open(const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen);
+int map_static_open(const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen);
+
+#endif

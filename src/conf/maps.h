@@ -1,0 +1,87 @@
+/*
+ * maps.h - Postfix lookup tables: a parameter's list of "type:name"
+ * tables, searched in order.
+ *
+ * A lookup says found, not found or error. On error the caller defers
+ * the mail; it never treats an error as "not found" (a table that cannot
+ * be read must not turn "use TLS" or "authenticate" into "do not").
+ *
+ * Types so far: texthash (a postmap(1) source file read as text, and
+ * read again when it changes), inline:{ key=value, ... } and static.
+ * Every other Postfix type is recognised and refused by name.
+ */
+#ifndef POSTERN_MAPS_H
+#define POSTERN_MAPS_H
+
+#include <stddef.h>
+
+#define MAP_FOUND	1
+#define MAP_NOTFOUND	0
+#define MAP_ERROR	(-1)
+
+/* One configuration parameter's list of tables, searched in order. */
+struct maps;
+
+/*
+ * Open the tables of a parameter value such as "texthash:/etc/postern/
+ * tls_policy, inline:{ a=b, { c = d e } }". Tables are separated by
+ * commas and/or white space; the { } of inline: and static: keep their
+ * inside together. param names the parameter for messages. Returns NULL
+ * with a message in err naming the parameter and the table on a syntax
+ * error, an unknown or unsupported type, or a file that cannot be read.
+ * An empty value gives an empty list (every lookup: not found).
+ */
+struct maps *maps_open(const char *param, const char *value, char *err,
+    size_t errlen);
+
+/*
+ * Look key up in each table in turn. Returns MAP_FOUND with *value
+ * (owned by the maps, valid until the next maps_* call on m),
+ * MAP_NOTFOUND, or MAP_ERROR with a message in err naming the parameter
+ * and the table; the search stops at the first error, as in Postfix.
+ * Keys are folded to lower case (ASCII), as Postfix does for these
+ * table types; an empty key is not found. A texthash file is checked
+ * for changes (stat) at most once a second and read again when its
+ * inode, size, mtime or ctime differ; a re-read that fails makes every
+ * lookup in it an error until the file is fixed.
+ */
+int maps_find(struct maps *m, const char *key, const char **value,
+    char *err, size_t errlen);
+
+/*
+ * Make the next maps_find stat every file table at once, without waiting
+ * for the once-a-second limit (a daemon told to reload; tests).
+ */
+void maps_recheck(struct maps *m);
+
+/*
+ * The list for messages, e.g. "texthash:/etc/x, inline:{...}". The
+ * inside of inline: and static: is never shown: it may hold a password
+ * (smtp_sasl_password_maps = static:user:password).
+ */
+const char *maps_title(const struct maps *m);
+
+/* Close, wiping every key and value (tables may hold passwords). */
+void maps_free(struct maps *m);
+
+/*
+ * For table drivers (map_text.c, later map_regexp.c ...). maps_open
+ * calls a type's open function with the text after "type:"; it returns 0
+ * with its operations and private state, or -1 with a message in err
+ * that does not repeat the table's content. title ("param: type:name")
+ * prefixes the driver's own log lines.
+ */
+struct map_ops {
+	/* Look up a key already folded to lower case; MAP_* result. */
+	int	(*find)(void *state, const char *key, const char **value,
+		    char *err, size_t errlen);
+	/* Check for changes at the next find (NULL: nothing to check). */
+	void	(*recheck)(void *state);
+	/* Free the state, wiping keys and values. */
+	void	(*close)(void *state);
+};
+
+typedef int (*map_open_fn)(const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen);
+
+#endif
