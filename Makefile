@@ -6,7 +6,8 @@
 #   make demo       a sandboxed posternd and test smarthost, one message
 #   make install    PREFIX=/usr/local DESTDIR=
 #
-# Each program links only what it needs: sendmail links libc and libbsd.
+# Each program links only what it needs: sendmail links libc and libbsd;
+# posternd and postern add OpenSSL.
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -29,8 +30,8 @@ LIB_SRC	= $(sort $(wildcard src/lib/*.c src/conf/*.c src/spool/*.c \
 CMD_SRC	= src/cmd/sendmail.c src/cmd/posternd.c src/cmd/postern.c
 
 SENDMAIL_LIBS = -lbsd
-DAEMON_LIBS = -lbsd
-ADMIN_LIBS = -lbsd
+DAEMON_LIBS = -lssl -lcrypto -lbsd
+ADMIN_LIBS = -lssl -lcrypto -lbsd
 
 # ---- release build --------------------------------------------------------
 B	= build
@@ -82,7 +83,8 @@ $(T)/postern: $(T)/cmd/postern.o $(T)/libpostern.a
 
 $(T)/unit/%: test/unit/%.c $(T)/libpostern.a
 	@mkdir -p $(dir $@)
-	$(CC) $(T_CFLAGS) -Itest/unit -o $@ $< $(T)/libpostern.a -lcmocka -lbsd
+	$(CC) $(T_CFLAGS) -Itest/unit -o $@ $< $(T)/libpostern.a -lcmocka \
+		-lssl -lcrypto -lbsd
 
 # ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECS=600` for a long run) --------
 FUZZ_SRC = $(sort $(wildcard test/fuzz/fuzz_*.c))
@@ -94,7 +96,7 @@ $(T)/fuzz/%: test/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
 		-DPOSTERN_SYSCONFDIR='"$(SYSCONFDIR)"' -DPOSTERN_SPOOLDIR='"$(SPOOLDIR)"' \
-		-o $@ $< $(LIB_SRC) -lbsd
+		-o $@ $< $(LIB_SRC) -lssl -lcrypto -lbsd
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \

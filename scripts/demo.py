@@ -3,11 +3,15 @@
 
     /usr/bin/python3 scripts/demo.py BINDIR      (what `make demo` runs)
 
-Starts the test smarthost (test/smarthost.py) on a free port of 127.0.0.1,
-writes a main.cf that relays to it, starts `posternd -f`, sends one message
+Makes a test CA and a certificate for "localhost" with openssl, starts the
+test smarthost (test/smarthost.py) with STARTTLS on a free port of
+127.0.0.1, writes a main.cf that relays to it with postern's default TLS
+level (verify: the certificate must chain to the CA and name the host),
+runs `postern check` against it, starts `posternd -f`, sends one message
 with `sendmail -t`, waits for the smarthost to receive it, prints the
-daemon's log and the message as the smarthost got it, and removes
-everything it made. Nothing outside the temporary directory is touched.
+daemon's log and the message as the smarthost got it (and the TLS it came
+over), and removes everything it made. Nothing outside the temporary
+directory is touched.
 """
 
 import json
@@ -21,6 +25,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMARTHOST = os.path.join(REPO, "test", "smarthost.py")
+sys.path.insert(0, os.path.join(REPO, "test", "integ"))
+import tlscerts  # noqa: E402  (test/integ/tlscerts.py: openssl CLI only)
 TIMEOUT = 30
 
 MESSAGE = """\
@@ -28,7 +34,8 @@ To: You <you@example.com>
 Subject: Hello from postern
 
 This message went through sendmail, the spool and posternd, and was
-relayed over SMTP to the demo smarthost on 127.0.0.1.
+relayed over SMTP with STARTTLS (certificate verified) to the demo
+smarthost on 127.0.0.1.
 """
 
 
@@ -75,27 +82,42 @@ def run(bindir, tmp):
     os.makedirs(conf)
     sh = daemon = None
     try:
+        heading("test certificates (openssl)")
+        certs = tlscerts.make_certs(os.path.join(tmp, "certs"))
+        print("CA %s, server certificate for localhost %s" %
+              (certs.ca, certs.good.cert))
+
         heading("smarthost")
         sh = subprocess.Popen([sys.executable, SMARTHOST, "--port", "0",
-                               "--dir", received], stdout=subprocess.PIPE,
-                              text=True)
+                               "--dir", received,
+                               "--tls-cert", certs.good.cert,
+                               "--tls-key", certs.good.key],
+                              stdout=subprocess.PIPE, text=True)
         line = sh.stdout.readline().split()
         if len(line) != 2 or line[0] != "port":
             sys.exit("demo: the smarthost did not start")
         port = int(line[1])
-        print("test smarthost (aiosmtpd) listening on 127.0.0.1:%d" % port)
+        print("test smarthost (aiosmtpd) listening on 127.0.0.1:%d, "
+              "offering STARTTLS" % port)
 
         heading("main.cf")
         maincf = ("queue_directory = %s\n"
-                  "relayhost = [127.0.0.1]:%d\n"
-                  "# The demo relay has no TLS; postern's default (verify)\n"
-                  "# would keep the mail queued instead of sending it.\n"
-                  "smtp_tls_security_level = none\n"
+                  "relayhost = [localhost]:%d\n"
+                  "# TLS: postern's default level is verify. Trust the\n"
+                  "# demo CA (a real relay is checked against the system's\n"
+                  "# CA store).\n"
+                  "smtp_tls_CAfile = %s\n"
                   "myhostname = client.demo.example\n"
-                  "alias_maps =\n" % (spool, port))
+                  "alias_maps =\n" % (spool, port, certs.ca))
         with open(os.path.join(conf, "main.cf"), "w") as f:
             f.write(maincf)
         print(maincf, end="")
+
+        heading("postern check")
+        cp = subprocess.run([os.path.join(bindir, "postern"), "-C", conf,
+                             "check"])
+        if cp.returncode != 0:
+            sys.exit("demo: postern check exited %d" % cp.returncode)
 
         heading("posternd -f")
         with open(log, "wb") as lf:
@@ -133,6 +155,9 @@ def run(bindir, tmp):
         heading("received by the smarthost")
         with open(meta) as f:
             env = json.load(f)
+        if env.get("tls"):
+            print("(over %s, cipher %s)" % (env["tls"]["version"],
+                                            env["tls"]["cipher"]))
         print("MAIL FROM:<%s> %s" % (env["mail_from"],
                                      " ".join(env["mail_options"])))
         for r in env["rcpt_tos"]:
@@ -143,7 +168,8 @@ def run(bindir, tmp):
                              .decode(errors="replace"))
         print(".")
         heading("done")
-        print("one message queued, relayed and removed from the queue")
+        print("one message queued, relayed over verified TLS and removed "
+              "from the queue")
         return 0
     finally:
         stop(daemon, group=True)

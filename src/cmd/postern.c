@@ -2,7 +2,7 @@
  * postern.c - the administration program: global options, then one
  * subcommand from a table.
  *
- *   postern [-v] [-C dir] conf | queue | mailq | flush [args]
+ *   postern [-v] [-C dir] check | conf | queue | mailq | flush [args]
  *
  * The subcommands live in src/admin/; this file only finds the
  * configuration directory (-C, then POSTERN_CONFIG_DIR, then the built-in
@@ -14,6 +14,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "admin/check.h"
 #include "admin/conf_cmd.h"
 #include "admin/queue_cmd.h"
 #include "lib/log.h"
@@ -25,6 +26,7 @@ struct subcmd {
 };
 
 static const struct subcmd subcmds[] = {
+	{ "check", check_cmd },
 	{ "conf", conf_cmd },
 	{ "flush", flush_cmd },
 	{ "mailq", queue_cmd },
@@ -37,6 +39,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: postern [-v] [-C config_dir] command [args]\n"
+	    "  check                               test the relay: "
+	    "connection, TLS, certificate\n"
 	    "  conf [-n | -d | -x] [-h] [name ...]  show parameters\n"
 	    "  queue [-j]                          list the mail queue "
 	    "(alias: mailq)\n"

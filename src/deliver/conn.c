@@ -280,6 +280,8 @@ conn_close(struct conn *c)
 {
 	if (c == NULL)
 		return;
+	if (c->io.close != NULL)
+		c->io.close(c->io.ctx);
 	if (c->fd != -1)
 		close(c->fd);
 	buf_free(&c->in);

@@ -28,6 +28,7 @@ struct conn_io {
 	ssize_t	(*read)(void *ctx, int fd, void *p, size_t len, short *want);
 	ssize_t	(*write)(void *ctx, int fd, const void *p, size_t len,
 		    short *want);
+	void	(*close)(void *ctx);	/* at conn_close; may be NULL */
 	void	*ctx;
 };
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,50 +90,23 @@ signals_setup(struct daemon *d)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* Build what workers need from the configuration. */
-static void
-worker_cfg_build(struct daemon *d)
+/*
+ * Build what workers need from the configuration. Returns 0, or -1 with
+ * err when the configuration cannot work (the running one is kept).
+ */
+static int
+daemon_cfg(struct daemon *d, struct config *cf, char *err, size_t errlen)
 {
-	struct worker_cfg *wc = &d->wc;
-	const struct config *cf = d->cf;
-	const char *relay = conf_str(cf, "relayhost");
-	char err[256];
+	struct worker_cfg wc;
 
-	smtp_relay_free(&wc->relay);
-	memset(wc, 0, sizeof(*wc));
-	wc->opts.helo_name = conf_str(cf, "smtp_helo_name");
-	wc->opts.tls_level = conf_str(cf, "smtp_tls_security_level");
-	wc->opts.line_limit = (int)conf_int(cf, "smtp_line_length_limit");
-	wc->opts.connect_timeout = (int)conf_time(cf, "smtp_connect_timeout");
-	wc->opts.helo_timeout = (int)conf_time(cf, "smtp_helo_timeout");
-	wc->opts.mail_timeout = (int)conf_time(cf, "smtp_mail_timeout");
-	wc->opts.rcpt_timeout = (int)conf_time(cf, "smtp_rcpt_timeout");
-	wc->opts.data_init_timeout = (int)conf_time(cf, "smtp_data_init_timeout");
-	wc->opts.data_xfer_timeout = (int)conf_time(cf, "smtp_data_xfer_timeout");
-	wc->opts.data_done_timeout = (int)conf_time(cf, "smtp_data_done_timeout");
-	wc->opts.quit_timeout = (int)conf_time(cf, "smtp_quit_timeout");
-	wc->pol.soft_bounce = conf_bool(cf, "soft_bounce");
-	wc->pol.max_lifetime = conf_time(cf, "maximal_queue_lifetime");
-	wc->pol.bounce_lifetime = conf_time(cf, "bounce_queue_lifetime");
-	strlcpy(wc->active_dir, d->q.dir[QD_ACTIVE], sizeof(wc->active_dir));
-	if (relay[0] == '\0') {
-		snprintf(wc->why_not, sizeof(wc->why_not), "no relayhost is "
-		    "configured: postern sends all mail through a smarthost; "
-		    "set relayhost = [smtp.example.com]:587 in main.cf");
-	} else if (smtp_relay_parse(relay, &wc->relay, err, sizeof(err)) < 0) {
-		snprintf(wc->why_not, sizeof(wc->why_not), "bad relayhost "
-		    "\"%s\" in main.cf: %s", relay, err);
-	} else {
-		wc->relay_ok = 1;
-	}
-	if (wc->why_not[0] == '\0' && conf_bool(cf, "smtp_sasl_auth_enable"))
-		snprintf(wc->why_not, sizeof(wc->why_not), "smtp_sasl_auth_enable "
-		    "= yes, but this version of postern cannot authenticate "
-		    "(SMTP AUTH arrives in a later version); the mail waits "
-		    "in the queue");
+	if (worker_cfg_build(&wc, cf, d->q.dir[QD_ACTIVE], err, errlen) < 0)
+		return -1;
+	worker_cfg_free(&d->wc);
+	d->wc = wc;
 	d->maxw = (size_t)conf_int(cf, "smtp_destination_concurrency_limit");
 	if (d->maxw > (size_t)conf_int(cf, "default_process_limit"))
 		d->maxw = (size_t)conf_int(cf, "default_process_limit");
+	return 0;
 }
 
 /* Open the control socket at public/control. */
@@ -232,6 +206,9 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 		jobs[i].active_time = batch[i]->active_time;
 		jobs[i].st = &batch[i]->st;
 	}
+	/* The relay's TLS policy, from a table that may have changed. */
+	if (worker_cfg_policy(&d->wc) < 0)
+		log_warnx("%s", d->wc.why_now);
 	pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork a delivery process");
@@ -310,7 +287,13 @@ worker_input(struct daemon *d, struct wproc *w)
 	}
 	while (w->in.len && (nl = memchr(w->in.data, '\n', w->in.len)) != NULL) {
 		*nl = '\0';
-		if (worker_result_parse(w->in.data, &r) == 0)
+		if (w->in.data[0] == 'T' && w->in.data[1] == ' ') {
+			/* A TLS session for the next worker to resume. */
+			if (tls_cache_import(d->wc.tls, w->in.data + 2) < 0)
+				log_warnx("delivery process %ld sent a bad TLS "
+				    "session; ignored", (long)w->pid);
+			explicit_bzero(w->in.data, (size_t)(nl - w->in.data));
+		} else if (worker_result_parse(w->in.data, &r) == 0)
 			qmgr_result(&d->q, &r, w->pid);
 		else
 			log_warnx("delivery process %ld sent a malformed "
@@ -354,15 +337,15 @@ reload(struct daemon *d)
 	char err[512];
 	struct config *cf = config_load(config_dir(d->cf), err, sizeof(err));
 
-	if (cf == NULL) {
+	if (cf == NULL || daemon_cfg(d, cf, err, sizeof(err)) < 0) {
 		log_warnx("SIGHUP: keeping the running configuration: %s", err);
+		config_free(cf);
 		return;
 	}
 	config_free(d->cf);
 	d->cf = cf;
 	d->q.min_backoff = conf_time(cf, "minimal_backoff_time");
 	d->q.max_backoff = conf_time(cf, "maximal_backoff_time");
-	worker_cfg_build(d);
 	log_info("reloaded configuration from %s/main.cf", config_dir(cf));
 }
 
@@ -454,6 +437,7 @@ int
 loop_run(struct config *cf)
 {
 	struct daemon d;
+	char err[600];
 
 	memset(&d, 0, sizeof(d));
 	d.cf = cf;
@@ -462,8 +446,9 @@ loop_run(struct config *cf)
 	    conf_time(cf, "minimal_backoff_time"),
 	    conf_time(cf, "maximal_backoff_time")) < 0)
 		fatalx("queue_directory path too long");
+	if (daemon_cfg(&d, cf, err, sizeof(err)) < 0)
+		fatalx_status(EX_CONFIG, "%s", err);
 	signals_setup(&d);
-	worker_cfg_build(&d);
 	d.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (d.ino_fd < 0 || inotify_add_watch(d.ino_fd, d.q.dir[QD_NEW],
 	    IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) < 0)
@@ -487,7 +472,7 @@ loop_run(struct config *cf)
 	log_info("terminating on signal; waiting for delivery processes");
 	shutdown_workers(&d);
 	qmgr_free(&d.q);
-	smtp_relay_free(&d.wc.relay);
+	worker_cfg_free(&d.wc);
 	free(d.w);
 	if (d.ctl_fd >= 0)
 		close(d.ctl_fd);

@@ -44,7 +44,9 @@ struct smtp_session {
 	struct conn	*c;
 	struct smtp_opts o;
 	char		*helo_name;
-	char		*tls_level;
+	const struct smtp_relay *relay;	/* valid during smtp_open only */
+	struct tls_policy tlsp;		/* the level and its attributes */
+	int		 tls_active;
 	char		 hostaddr[320];	/* "host[addr]" */
 	char		 peer[330];	/* "host[addr]:port" */
 	struct smtp_ext	*ext;
@@ -499,6 +501,13 @@ greeting(struct smtp_session *s, struct smtp_result *res)
 		    res);
 		return -1;
 	}
+	if (s->o.report != NULL) {
+		/* A long greeting is cut to fit the report, on purpose. */
+		snprintf(s->o.report->greeting, sizeof(s->o.report->greeting),
+		    "%d ", rp.code);
+		strlcat(s->o.report->greeting, rp.text,
+		    sizeof(s->o.report->greeting));
+	}
 	if (rp.code / 100 == 2)
 		return 0;
 	res_reply(s, &rp, NULL, res);
@@ -547,25 +556,6 @@ out:
 	return rc;
 }
 
-/*
- * The TLS seam. Levels none and may go on in clear text; every other
- * level needs STARTTLS, which this version cannot do yet, so the
- * session ends before anything (MAIL, AUTH) is sent.
- */
-static int
-tls_gate(struct smtp_session *s, struct smtp_result *res)
-{
-	const char *l = s->tls_level;
-
-	if (l[0] == '\0' || strcasecmp(l, "none") == 0 ||
-	    strcasecmp(l, "may") == 0)
-		return 0;
-	res_local(res, 4, "4.7.5", "TLS is required by "
-	    "smtp_tls_security_level = %s, but this version of postern "
-	    "cannot use TLS yet; nothing was sent", l);
-	return -1;
-}
-
 /* A timeout option, or Postfix's usual 300 s when unset. */
 static int
 tmo(int t)
@@ -573,13 +563,183 @@ tmo(int t)
 	return t > 0 ? t : 300;
 }
 
-/* Connect, greet, EHLO; see smtp.h. */
+/* Forget the EHLO keywords (before EHLO is sent again over TLS). */
+static void
+ehlo_forget(struct smtp_session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->next; i++) {
+		free(s->ext[i].kw);
+		free(s->ext[i].param);
+	}
+	free(s->ext);
+	s->ext = NULL;
+	s->next = 0;
+	s->size_max = 0;
+}
+
+/* A 4.7.5 result: TLS was required and is not there. Nothing was sent. */
+static void __attribute__((format(printf, 3, 4)))
+res_tls(const struct smtp_session *s, struct smtp_result *res,
+    const char *fmt, ...)
+{
+	char why[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	res_local(res, 4, "4.7.5", "TLS is required by "
+	    "smtp_tls_security_level = %s, but %s; no mail was sent",
+	    tls_level_name(s->tlsp.level), why);
+}
+
+/*
+ * The TLS handshake on the connection, then the policy check. Returns 0,
+ * or -1 with res set; *hs_failed tells a failed handshake (a "may"
+ * session may then try again in clear text) from a refused peer.
+ */
+static int
+tls_begin(struct smtp_session *s, struct smtp_result *res, int *hs_failed)
+{
+	struct tls_info scratch, *info = s->o.report ? &s->o.report->tls :
+	    &scratch;
+	char err[400];
+
+	*hs_failed = 0;
+	if (s->o.report)
+		s->o.report->tls_tried = 1;
+	if (s->o.tls == NULL) {
+		res_tls(s, res, "TLS is not set up in this process");
+		return -1;
+	}
+	if (tls_start(s->o.tls, s->c, s->relay->host, s->relay->port, s->peer,
+	    &s->tlsp, s->o.starttls_timeout, info, err, sizeof(err)) < 0) {
+		*hs_failed = !info->active;
+		res_tls(s, res, "TLS with %s failed: %s", s->peer, err);
+		return -1;
+	}
+	s->tls_active = 1;
+	return 0;
+}
+
+/*
+ * STARTTLS when the level asks for it (after the first EHLO), then EHLO
+ * again over TLS. Clear text goes on only at level may, and is logged.
+ */
+static int
+starttls(struct smtp_session *s, struct smtp_result *res, int *hs_failed)
+{
+	struct reply rp;
+	int t = s->o.helo_timeout, mand = tls_level_mandatory(s->tlsp.level);
+
+	*hs_failed = 0;
+	if (s->tlsp.level == TLS_LEV_NONE)
+		return 0;
+	if (!smtp_has_ext(s, "STARTTLS")) {
+		if (mand) {
+			res_tls(s, res, "host %s offered no STARTTLS "
+			    "(a server without TLS, or something in between "
+			    "that removed it)", s->hostaddr);
+			return -1;
+		}
+		if (s->o.tls_loglevel >= 1)
+			log_info("Cleartext SMTP connection to %s: the server "
+			    "offered no STARTTLS (smtp_tls_security_level = "
+			    "may)", s->peer);
+		return 0;
+	}
+	put_cmd(s, "STARTTLS", NULL, NULL);
+	if (command(s, t, &rp) == -1) {
+		res_net(s, "sending STARTTLS", errno, res);
+		return -1;
+	}
+	if (rp.code / 100 != 2) {
+		if (mand) {
+			res_tls(s, res, "host %s refused STARTTLS: %d %s",
+			    s->hostaddr, rp.code, rp.text);
+			return -1;
+		}
+		log_info("Cleartext SMTP connection to %s: STARTTLS refused "
+		    "(%d %s)", s->peer, rp.code, rp.text);
+		return 0;
+	}
+	/* Bytes that came with the 220 were sent before TLS: an attack. */
+	if (conn_in(s->c)->len > 0) {
+		res_tls(s, res, "host %s sent data after its reply to "
+		    "STARTTLS (a command injection attempt?)", s->hostaddr);
+		s->broken = 1;
+		return -1;
+	}
+	if (tls_begin(s, res, hs_failed) < 0) {
+		s->broken = 1;
+		return -1;
+	}
+	ehlo_forget(s);
+	return hello(s, res);
+}
+
+/* One attempt at connect, TLS, greeting and EHLO. */
+static int
+session_setup(struct smtp_session *s, struct smtp_result *res,
+    int *hs_failed)
+{
+	const struct smtp_relay *r = s->relay;
+	struct smtp_report *rep = s->o.report;
+	enum conn_err why;
+
+	*hs_failed = 0;
+	s->c = conn_open(r->host, r->port, s->o.connect_timeout, &why,
+	    res->text, sizeof(res->text));
+	if (s->c == NULL) {
+		res->kind = 4;
+		strlcpy(res->dsn, why == CONN_ERR_DNS ? "4.4.4" : "4.4.1",
+		    sizeof(res->dsn));
+		return -1;
+	}
+	snprintf(s->hostaddr, sizeof(s->hostaddr), "%s[%s]", r->host,
+	    conn_addr(s->c));
+	snprintf(s->peer, sizeof(s->peer), "%s:%s", s->hostaddr, r->port);
+	if (rep) {
+		rep->connected = 1;
+		strlcpy(rep->addr, conn_addr(s->c), sizeof(rep->addr));
+	}
+	if (s->o.tls_wrapper && tls_begin(s, res, hs_failed) < 0) {
+		s->broken = 1;
+		return -1;
+	}
+	if (greeting(s, res) == -1 || hello(s, res) == -1)
+		return -1;
+	if (rep)
+		rep->starttls_offered = smtp_has_ext(s, "STARTTLS");
+	if (!s->o.tls_wrapper && starttls(s, res, hs_failed) == -1)
+		return -1;
+	return 0;
+}
+
+/* Text of the EHLO keywords, for the report. */
+static void
+report_ehlo(struct smtp_session *s)
+{
+	struct smtp_report *rep = s->o.report;
+	size_t i;
+
+	rep->ehlo[0] = '\0';
+	for (i = 0; i < s->next; i++) {
+		if (i > 0)
+			strlcat(rep->ehlo, " ", sizeof(rep->ehlo));
+		strlcat(rep->ehlo, s->ext[i].kw, sizeof(rep->ehlo));
+	}
+}
+
+/* Connect, greet, EHLO, TLS; see smtp.h. */
 struct smtp_session *
 smtp_open(const struct smtp_relay *r, const struct smtp_opts *o,
     struct smtp_result *res)
 {
 	struct smtp_session *s;
-	enum conn_err why;
+	int hs_failed = 0, rc;
 
 	memset(res, 0, sizeof(*res));
 	s = xcalloc(1, sizeof(*s));
@@ -592,24 +752,42 @@ smtp_open(const struct smtp_relay *r, const struct smtp_opts *o,
 	s->o.data_xfer_timeout = tmo(o->data_xfer_timeout);
 	s->o.data_done_timeout = tmo(o->data_done_timeout);
 	s->o.quit_timeout = tmo(o->quit_timeout);
+	s->o.starttls_timeout = tmo(o->starttls_timeout);
 	if (s->o.line_limit <= 0)
 		s->o.line_limit = 998;
 	s->helo_name = xstrdup(o->helo_name ? o->helo_name : "localhost");
-	s->tls_level = xstrdup(o->tls_level ? o->tls_level : "");
-	s->c = conn_open(r->host, r->port, s->o.connect_timeout, &why,
-	    res->text, sizeof(res->text));
-	if (s->c == NULL) {
-		res->kind = 4;
-		strlcpy(res->dsn, why == CONN_ERR_DNS ? "4.4.4" : "4.4.1",
-		    sizeof(res->dsn));
+	s->relay = r;
+	if (o->tls_policy != NULL)
+		s->tlsp = *o->tls_policy;
+	/* Wrapper mode is TLS or nothing: "may" means "encrypt" there. */
+	if (o->tls_wrapper && s->tlsp.level == TLS_LEV_MAY)
+		s->tlsp.level = TLS_LEV_ENCRYPT;
+	if (o->tls_wrapper && s->tlsp.level == TLS_LEV_NONE) {
+		res_local(res, 4, "4.7.5", "smtp_tls_wrappermode = yes needs "
+		    "TLS, but smtp_tls_security_level = none; set it to "
+		    "encrypt or verify");
 		goto fail;
 	}
-	snprintf(s->hostaddr, sizeof(s->hostaddr), "%s[%s]", r->host,
-	    conn_addr(s->c));
-	snprintf(s->peer, sizeof(s->peer), "%s:%s", s->hostaddr, r->port);
-	if (greeting(s, res) == -1 || hello(s, res) == -1 ||
-	    tls_gate(s, res) == -1)
+	rc = session_setup(s, res, &hs_failed);
+	/* Opportunistic TLS that failed in the handshake: again in clear. */
+	if (rc == -1 && hs_failed && s->tlsp.level == TLS_LEV_MAY) {
+		log_info("%s: TLS handshake failed (%s); trying again in "
+		    "clear text (smtp_tls_security_level = may)", s->peer,
+		    res->text);
+		conn_close(s->c);
+		s->c = NULL;
+		s->broken = 0;
+		ehlo_forget(s);
+		s->tlsp.level = TLS_LEV_NONE;
+		rc = session_setup(s, res, &hs_failed);
+	}
+	if (o->report && s->c != NULL)
+		report_ehlo(s);
+	if (rc == -1)
 		goto fail;
+	/* The caller's relay and report are only borrowed for the set-up. */
+	s->relay = NULL;
+	s->o.report = NULL;
 	return s;
 fail:
 	smtp_close(s);
@@ -675,7 +853,6 @@ void
 smtp_close(struct smtp_session *s)
 {
 	struct reply rp;
-	size_t i;
 
 	if (s == NULL)
 		return;
@@ -685,13 +862,8 @@ smtp_close(struct smtp_session *s)
 			(void)read_reply(s, s->o.quit_timeout, &rp, NULL);
 	}
 	conn_close(s->c);
-	for (i = 0; i < s->next; i++) {
-		free(s->ext[i].kw);
-		free(s->ext[i].param);
-	}
-	free(s->ext);
+	ehlo_forget(s);
 	free(s->helo_name);
-	free(s->tls_level);
 	free(s);
 }
 

@@ -11,15 +11,19 @@
  * the whole MAIL/RCPT.../DATA group goes out in one write, and the socket
  * has TCP_NODELAY.
  *
- * The TLS seam: after EHLO, smtp_open() consults o->tls_level. Until TLS
- * is built, any level other than "none" or "may" makes smtp_open fail
- * with a 4.7.5 result and nothing further is sent ("may" proceeds in
- * clear text). The AUTH seam: o->auth is NULL until SASL exists.
+ * TLS (tls.c): with smtp_tls_wrappermode the handshake comes first;
+ * otherwise STARTTLS follows EHLO when the level asks for it, and EHLO is
+ * sent again over TLS. A level that requires TLS and does not get it
+ * (no STARTTLS offered, a refused handshake, a certificate that fails
+ * the policy) ends the session before MAIL or AUTH, with a 4.7.5 result.
+ * The AUTH seam: o->auth is NULL until SASL exists.
  */
 #ifndef POSTERN_SMTP_H
 #define POSTERN_SMTP_H
 
 #include <stddef.h>
+
+#include "deliver/tls.h"
 
 /* A relay as written in relayhost: "[host]:port", "host:port", "host". */
 struct smtp_relay {
@@ -40,7 +44,11 @@ void smtp_relay_free(struct smtp_relay *r);
 
 struct smtp_opts {
 	const char	*helo_name;
-	const char	*tls_level;	/* smtp_tls_security_level */
+	struct tls_ctx	*tls;		/* NULL: no TLS context (level none) */
+	const struct tls_policy *tls_policy;	/* the relay's level and more */
+	int		 tls_wrapper;	/* smtp_tls_wrappermode */
+	int		 tls_loglevel;	/* smtp_tls_loglevel */
+	struct smtp_report *report;	/* filled for postern check, or NULL */
 	int		 line_limit;	/* smtp_line_length_limit */
 	/* Timeouts in seconds (Postfix's parameters of the same names). */
 	int		 connect_timeout;
@@ -51,6 +59,18 @@ struct smtp_opts {
 	int		 data_xfer_timeout;
 	int		 data_done_timeout;
 	int		 quit_timeout;
+	int		 starttls_timeout;
+};
+
+/* What a session saw while it was set up, for `postern check`. */
+struct smtp_report {
+	int		 connected;
+	char		 addr[64];		/* the peer's address */
+	char		 greeting[512];
+	char		 ehlo[1024];		/* keywords of the last EHLO */
+	int		 starttls_offered;	/* in the first EHLO reply */
+	int		 tls_tried;
+	struct tls_info	 tls;
 };
 
 /* The outcome of one step, or of one recipient. */

@@ -27,6 +27,7 @@ struct wsess {
 	struct smtp_session	*s;
 	int			 down;		/* connecting failed once */
 	struct smtp_result	 down_res;	/* ...and why */
+	char			 down_relay[330]; /* "none", or the peer met */
 };
 
 /* Report one recipient to the parent. */
@@ -83,6 +84,47 @@ local_result(struct smtp_result *r, const char *dsn, const char *text)
 	strlcpy(r->text, text, sizeof(r->text));
 }
 
+/* Hand TLS sessions made since the last call to the parent. */
+static void
+send_sessions(const struct worker_cfg *wc, int fd)
+{
+	struct buf b = BUF_INIT;
+
+	if (wc->tls == NULL || tls_cache_export(wc->tls, &b) == 0)
+		goto out;
+	if (fs_write_all(fd, b.data, b.len) < 0)
+		fatal("cannot report to the queue manager");
+out:
+	buf_free(&b);
+}
+
+/*
+ * Open the batch's session. On failure remember why, and the peer when
+ * one was reached (a TLS refusal logs relay=host[addr]:port, as Postfix
+ * does; no connection at all logs relay=none).
+ */
+static struct smtp_session *
+session_open(const struct worker_cfg *wc, struct wsess *ws,
+    struct smtp_result *res)
+{
+	struct smtp_report rep;
+	struct smtp_opts o = wc->opts;
+	struct smtp_session *s;
+
+	memset(&rep, 0, sizeof(rep));
+	o.report = &rep;
+	if ((s = smtp_open(&wc->relay, &o, res)) != NULL)
+		return s;
+	ws->down = 1;
+	ws->down_res = *res;
+	if (rep.connected)
+		snprintf(ws->down_relay, sizeof(ws->down_relay), "%s[%s]:%s",
+		    wc->relay.host, rep.addr, wc->relay.port);
+	else
+		strlcpy(ws->down_relay, "none", sizeof(ws->down_relay));
+	return NULL;
+}
+
 /* Deliver one message of the batch. */
 static void
 deliver_one(const struct worker_cfg *wc, struct wsess *ws,
@@ -120,27 +162,27 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	res = xcalloc(n, sizeof(*res));
 
 	/* Reasons to send nothing at all: the same for every recipient. */
-	if (wc->why_not[0] || ws->down) {
-		if (wc->why_not[0])
-			local_result(&one, "4.3.5", wc->why_not);
+	if (wc->why_not[0] || wc->why_now[0] || ws->down) {
+		if (wc->why_not[0] || wc->why_now[0])
+			local_result(&one, "4.3.5", wc->why_not[0] ?
+			    wc->why_not : wc->why_now);
 		else
 			one = ws->down_res;
 		for (size_t i = 0; i < n; i++)
-			finish_rcpt(wc, fd, jm, &env, idx[i], &one, "none", 0, 0);
+			finish_rcpt(wc, fd, jm, &env, idx[i], &one, ws->down ?
+			    ws->down_relay : "none", 0, 0);
 		goto out;
 	}
 	/* smtp_send leaves a reused session clean (it resets an unfinished
 	   transaction itself), so no RSET round trip between messages. */
 	t0 = now_real();
 	if (ws->s == NULL) {
-		ws->s = smtp_open(&wc->relay, &wc->opts, &one);
+		ws->s = session_open(wc, ws, &one);
 		if (ws->s == NULL) {
-			ws->down = 1;
-			ws->down_res = one;
 			conn_s = now_real() - t0;
 			for (size_t i = 0; i < n; i++)
 				finish_rcpt(wc, fd, jm, &env, idx[i], &one,
-				    "none", conn_s, 0);
+				    ws->down_relay, conn_s, 0);
 			goto out;
 		}
 	}
@@ -157,6 +199,7 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 		ws->s = NULL;
 	}
 out:
+	send_sessions(wc, fd);
 	{
 		char line[QID_MAX + 4];
 		int len = snprintf(line, sizeof(line), "M %s\n", jm->qid);

@@ -444,3 +444,81 @@ def check_wire(raw):
         assert line != b".", "unstuffed lone dot in line %d" % i
         body = line[1:] if line.startswith(b"..") else line
         assert len(body) <= 998, "line %d is %d octets" % (i, len(body))
+
+
+# ---- more smarthosts and sandboxes; TLS -----------------------------
+#
+# Tests that need a smarthost built differently (TLS, ...) or more than
+# one sandbox use these factories instead of `smarthost` and `sandbox`.
+# A sandbox made here gets the same end-of-test checks as `sandbox`.
+
+def finish_sandboxes(sandboxes, request):
+    """The `sandbox` fixture's end of test, for every sandbox in the list:
+    kill what is left, show the log of a failed test, fail on a sanitizer
+    report or a daemon that exited by itself."""
+    ends = []
+    for sb in sandboxes:
+        died = sb.daemon is not None and sb.daemon.poll() is not None
+        status = sb.daemon.returncode if died else None
+        sb.cleanup()
+        ends.append((sb, died, status))
+    failed = getattr(request.node, "rep_call", None)
+    for sb, died, status in ends:
+        text = sb.log_text()
+        if failed is not None and failed.failed and text:
+            sys.stderr.write("\n--- posternd log (%s, %s) ---\n%s\n" %
+                             (request.node.name, sb.root, text[-8000:]))
+    for sb, died, status in ends:
+        text = sb.log_text()
+        check_sanitizer(text, "posternd")
+        if died:
+            pytest.fail("posternd exited by itself during the test "
+                        "(status %r); log:\n%s" % (status, text[-6000:]),
+                        pytrace=False)
+
+
+@pytest.fixture
+def smarthost_factory(tmp_path):
+    """make(**options) -> a started Smarthost(tmp dir, **options)
+    (options: see test/smarthost.py, e.g. tls_context=, implicit_tls=,
+    advertise_starttls=); all are closed at the end of the test."""
+    made = []
+
+    def make(**options):
+        d = tmp_path / ("received%d" % (len(made) + 1))
+        sh = Smarthost(str(d), **options).start()
+        made.append(sh)
+        return sh
+    yield make
+    for sh in made:
+        sh.close()
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path, bins, request, smarthost_factory):
+    """make(smarthost=None, **smarthost_options) -> a new Sandbox around
+    smarthost, or around a new smarthost_factory(**smarthost_options).
+    Each has its own directory; all get the `sandbox` fixture's checks at
+    the end (their daemons are killed before the smarthosts close)."""
+    made = []
+
+    def make(smarthost=None, **smarthost_options):
+        if smarthost is None:
+            smarthost = smarthost_factory(**smarthost_options)
+        elif smarthost_options:
+            raise TypeError("smarthost options without a new smarthost")
+        sb = Sandbox(tmp_path / ("sb%d" % (len(made) + 1)), bins, smarthost)
+        made.append(sb)
+        return sb
+    try:
+        yield make
+    finally:
+        finish_sandboxes(made, request)
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory):
+    """The test PKI (test/integ/tlscerts.py make_certs), made once per
+    session: .ca, .good, .unknown_ca, .expired, .wrong_name, .client..."""
+    from tlscerts import make_certs
+    return make_certs(str(tmp_path_factory.mktemp("tlscerts")))

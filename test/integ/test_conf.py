@@ -3,7 +3,7 @@
 import re
 
 
-LINE = re.compile(r"^([a-z0-9_]+) =(?: (.*))?$")
+LINE = re.compile(r"^([A-Za-z0-9_]+) =(?: (.*))?$")
 
 
 def parse_conf(cp):

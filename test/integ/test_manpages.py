@@ -43,7 +43,7 @@ def conf_defaults(tmp_path):
     assert out.returncode == 0, out.stderr
     table = {}
     for line in out.stdout.splitlines():
-        m = re.fullmatch(r"([a-z0-9_]+) =(?: (.*))?", line)
+        m = re.fullmatch(r"([A-Za-z0-9_]+) =(?: (.*))?", line)
         assert m, "unexpected conf -d line: %r" % line
         table[m.group(1)] = m.group(2) or ""
     assert len(table) > 10
@@ -87,7 +87,7 @@ def man_entries():
 def ignored_in_source():
     """Names the parameter table flags as accepted and ignored."""
     src = (ROOT / "src" / "conf" / "params.c").read_text(encoding="utf-8")
-    return set(re.findall(r'\bIGN\("([a-z0-9_]+)"', src))
+    return set(re.findall(r'\bIGN\("([A-Za-z0-9_]+)"', src))
 
 
 def test_every_parameter_is_documented(tmp_path):

@@ -1,0 +1,218 @@
+/*
+ * check.c - `postern check`: the configuration, then a live test of the
+ * relay, told the way a person debugging "my mail does not leave" needs.
+ *
+ * It builds the delivery settings exactly as posternd does (wconf.c),
+ * connects to the relay with the daemon's SMTP and TLS code, stops before
+ * MAIL FROM (nothing is ever sent), and prints what it met: the address
+ * reached, the greeting, STARTTLS, the TLS protocol and cipher, the
+ * server certificate (subject, issuer, expiry, fingerprints), the
+ * verification result, and whether the configured TLS level accepts it.
+ * A refusal ends with what to change. The exit status is 0 when mail
+ * would go, EX_UNAVAILABLE when the relay cannot be used, EX_CONFIG when
+ * the configuration itself is wrong.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "admin/check.h"
+#include "admin/conf_cmd.h"
+#include "conf/config.h"
+#include "deliver/smtp.h"
+#include "deliver/worker.h"
+#include "lib/log.h"
+
+#define CHECK_USAGE	"usage: postern check"
+
+/* One labelled line of the report. */
+static void __attribute__((format(printf, 2, 3)))
+line(const char *label, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("  %-14s", label);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* The certificate and its verification. */
+static void
+show_cert(const struct tls_info *t)
+{
+	char buf[300];
+
+	if (t->subject[0] == '\0') {
+		line("certificate:", "%s", "none presented");
+		return;
+	}
+	line("certificate:", "subject %s", t->subject);
+	line("", "issuer  %s", t->issuer);
+	if (t->days_left < 0)
+		snprintf(buf, sizeof(buf), "%s (EXPIRED %ld days ago)",
+		    t->not_after, -t->days_left);
+	else
+		snprintf(buf, sizeof(buf), "%s (in %ld days)", t->not_after,
+		    t->days_left);
+	line("", "expires %s", buf);
+	line("", "%s", "fingerprints (for smtp_tls_fingerprint_cert_match):");
+	snprintf(buf, sizeof(buf), "%s %s", t->fp_digest, t->cert_fp);
+	line("", "  certificate %s", buf);
+	snprintf(buf, sizeof(buf), "%s %s", t->fp_digest, t->pkey_fp);
+	line("", "  public key  %s", buf);
+	if (t->chain_ok)
+		line("verification:", "%s", "chain OK (signed by a trusted CA)");
+	else
+		line("verification:", "chain FAILED: %s", t->chain_err);
+	if (t->name_checked)
+		snprintf(buf, sizeof(buf), "%s %s", t->name_ok ? "OK, matches" :
+		    "MISMATCH, expected", t->names);
+	else
+		snprintf(buf, sizeof(buf), "not checked at this level");
+	line("", "host name %s", buf);
+	if (t->fp_checked)
+		line("", "fingerprint %s", t->fp_ok ? "OK (pinned)" :
+		    "MISMATCH (matches no configured pin)");
+}
+
+/* Advice for a refusal, from what was seen. */
+static void
+advise(const struct worker_cfg *wc, const struct smtp_report *rep,
+    const struct smtp_result *res)
+{
+	const struct tls_info *t = &rep->tls;
+	const char *h = NULL;
+
+	if (!rep->connected)
+		h = "check the host name and port in relayhost, and that a "
+		    "firewall lets this machine connect to it";
+	else if (strstr(res->text, "offered no STARTTLS") != NULL)
+		h = "this port offers no TLS; providers use port 465 with "
+		    "smtp_tls_wrappermode = yes, or port 587 with STARTTLS";
+	else if (t->active && t->fp_checked && !t->fp_ok)
+		h = "if this is the server you expect, pin the fingerprint "
+		    "shown above in smtp_tls_fingerprint_cert_match";
+	else if (t->active && t->days_left < 0 && t->name_checked)
+		h = "the server's certificate has expired: its operator must "
+		    "renew it; until then mail waits in the queue (or lower "
+		    "the level for this relay in smtp_tls_policy_maps, at "
+		    "your own risk)";
+	else if (t->active && !t->chain_ok)
+		h = "the certificate is not signed by a CA this machine trusts:"
+		    " fix the server's chain, name the CA in smtp_tls_CAfile, "
+		    "or pin it (smtp_tls_security_level = fingerprint)";
+	else if (t->active && t->name_checked && !t->name_ok)
+		h = "write the name the certificate is for in relayhost, or "
+		    "list it with match= in smtp_tls_policy_maps";
+	else if (rep->tls_tried && !t->active)
+		h = "the TLS handshake failed: compare the server's protocols "
+		    "and ciphers with smtp_tls_mandatory_protocols and "
+		    "smtp_tls_mandatory_ciphers";
+	if (h != NULL)
+		line("what to do:", "%s", h);
+	(void)wc;
+}
+
+/* Test one relay; 0 when mail would go. */
+static int
+check_relay(struct worker_cfg *wc, const char *source)
+{
+	struct smtp_report rep;
+	struct smtp_result res;
+	struct smtp_session *s;
+	struct smtp_opts o;
+	const struct tls_info *t = &rep.tls;
+	char buf[300];
+
+	printf("relay %s (%s)\n", wc->relay.text, source);
+	if (worker_cfg_policy(wc) < 0) {
+		line("result:", "FAILED: %s", wc->why_now);
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s%s", tls_level_name(wc->tlsp.level),
+	    wc->opts.tls_wrapper ? " (implicit TLS, smtp_tls_wrappermode = yes)" :
+	    wc->tlsp.level == TLS_LEV_NONE ? " (no TLS)" :
+	    tls_level_mandatory(wc->tlsp.level) ? " (STARTTLS required)" :
+	    " (STARTTLS when offered)");
+	line("TLS level:", "%s", buf);
+	memset(&rep, 0, sizeof(rep));
+	o = wc->opts;
+	o.tls_policy = &wc->tlsp;
+	o.report = &rep;
+	o.tls_loglevel = 0;
+	s = smtp_open(&wc->relay, &o, &res);
+	if (rep.connected) {
+		snprintf(buf, sizeof(buf), "%s port %s", rep.addr,
+		    wc->relay.port);
+		line("connected:", "%s", buf);
+	}
+	if (rep.greeting[0])
+		line("greeting:", "%s", rep.greeting);
+	if (rep.connected && !o.tls_wrapper && rep.greeting[0])
+		line("STARTTLS:", "%s", rep.starttls_offered ? "offered" :
+		    "NOT offered");
+	if (t->active) {
+		snprintf(buf, sizeof(buf), "%s with cipher %s (%d/%d bits)%s",
+		    t->proto, t->cipher, t->bits, t->alg_bits,
+		    t->reused ? ", session reused" : "");
+		line("TLS:", "%s", buf);
+		show_cert(t);
+	} else if (rep.connected && rep.greeting[0] && s != NULL)
+		line("TLS:", "%s", "none: the connection is in clear text");
+	if (rep.ehlo[0])
+		line("extensions:", "%s", rep.ehlo);
+	if (s != NULL) {
+		snprintf(buf, sizeof(buf), "level %s accepts this relay%s%s%s",
+		    tls_level_name(wc->tlsp.level), t->active ? " (" : "",
+		    t->active ? t->trust : "", t->active ? " TLS)" : "");
+		line("result:", "OK: %s", buf);
+		smtp_close(s);
+		return 0;
+	}
+	line("result:", "REFUSED: %s", res.text);
+	advise(wc, &rep, &res);
+	return -1;
+}
+
+/* postern check. */
+int
+check_cmd(int argc, char **argv, const char *confdir)
+{
+	struct worker_cfg wc;
+	struct config *cf;
+	char err[1024];
+	int rc = 0;
+
+	if (argc > 1) {
+		fprintf(stderr, "%s\n", CHECK_USAGE);
+		return EX_USAGE;
+	}
+	(void)argv;
+	cf = admin_config(confdir);
+	/* The report says it all; no TLS log lines on stderr as well. */
+	(void)config_set(cf, "smtp_tls_loglevel", "0", err, sizeof(err));
+	printf("configuration %s/main.cf\n", config_dir(cf));
+	if (worker_cfg_build(&wc, cf, NULL, err, sizeof(err)) < 0) {
+		printf("  %-14sFAILED: %s\n", "settings:", err);
+		config_free(cf);
+		return EX_CONFIG;
+	}
+	if (!wc.relay_ok) {
+		printf("  %-14sFAILED: %s\n", "relayhost:", wc.why_not);
+		rc = EX_CONFIG;
+		goto out;
+	}
+	if (check_relay(&wc, "relayhost") < 0)
+		rc = EX_UNAVAILABLE;
+	if (rc == 0 && wc.why_not[0])
+		printf("note: %s\n", wc.why_not);
+out:
+	fflush(stdout);
+	worker_cfg_free(&wc);
+	config_free(cf);
+	return rc;
+}
