@@ -7,7 +7,7 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Each program links only what it needs: sendmail links libc and libbsd;
-# posternd and postern add OpenSSL.
+# posternd and postern add OpenSSL and libgsasl.
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -30,8 +30,8 @@ LIB_SRC	= $(sort $(wildcard src/lib/*.c src/conf/*.c src/spool/*.c \
 CMD_SRC	= src/cmd/sendmail.c src/cmd/posternd.c src/cmd/postern.c
 
 SENDMAIL_LIBS = -lbsd
-DAEMON_LIBS = -lssl -lcrypto -lbsd
-ADMIN_LIBS = -lssl -lcrypto -lbsd
+DAEMON_LIBS = -lgsasl -lssl -lcrypto -lbsd
+ADMIN_LIBS = -lgsasl -lssl -lcrypto -lbsd
 
 # ---- release build --------------------------------------------------------
 B	= build
@@ -83,7 +83,7 @@ $(T)/postern: $(T)/cmd/postern.o $(T)/libpostern.a
 
 $(T)/unit/%: test/unit/%.c $(T)/libpostern.a
 	@mkdir -p $(dir $@)
-	$(CC) $(T_CFLAGS) -Itest/unit -o $@ $< $(T)/libpostern.a -lcmocka \
+	$(CC) $(T_CFLAGS) -Itest/unit -o $@ $< $(T)/libpostern.a -lcmocka -lgsasl \
 		-lssl -lcrypto -lbsd
 
 # ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECS=600` for a long run) --------
@@ -96,7 +96,7 @@ $(T)/fuzz/%: test/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
 		-DPOSTERN_SYSCONFDIR='"$(SYSCONFDIR)"' -DPOSTERN_SPOOLDIR='"$(SPOOLDIR)"' \
-		-o $@ $< $(LIB_SRC) -lssl -lcrypto -lbsd
+		-o $@ $< $(LIB_SRC) -lgsasl -lssl -lcrypto -lbsd
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \

@@ -12,6 +12,7 @@
  * would go, EX_UNAVAILABLE when the relay cannot be used, EX_CONFIG when
  * the configuration itself is wrong.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -79,10 +80,35 @@ show_cert(const struct tls_info *t)
 		    "MISMATCH (matches no configured pin)");
 }
 
+/* What happened about SMTP AUTH. */
+static void
+show_auth(const struct worker_cfg *wc, const struct smtp_report *rep,
+    const struct job_msg *jm, int found)
+{
+	if (!wc->sasl)
+		return;
+	if (!found) {
+		line("AUTH:", "no login for %s in smtp_sasl_password_maps: "
+		    "mail goes without AUTH", wc->relay.text);
+		return;
+	}
+	if (rep->auth_offered[0] == '\0') {
+		if (rep->ehlo[0])
+			line("AUTH:", "%s", "the server offers no AUTH: mail "
+			    "goes without it");
+		return;
+	}
+	line("AUTH:", "offered %s", rep->auth_offered);
+	if (!rep->auth_tried)
+		line("", "%s", "no mechanism chosen (see below)");
+	else
+		line("", "used %s as user \"%s\": %s", rep->auth_mech,
+		    jm->user, rep->auth_ok ? "login OK" : "login FAILED");
+}
+
 /* Advice for a refusal, from what was seen. */
 static void
-advise(const struct worker_cfg *wc, const struct smtp_report *rep,
-    const struct smtp_result *res)
+advise(const struct smtp_report *rep, const struct smtp_result *res)
 {
 	const struct tls_info *t = &rep->tls;
 	const char *h = NULL;
@@ -108,16 +134,24 @@ advise(const struct worker_cfg *wc, const struct smtp_report *rep,
 	else if (t->active && t->name_checked && !t->name_ok)
 		h = "write the name the certificate is for in relayhost, or "
 		    "list it with match= in smtp_tls_policy_maps";
+	else if (strstr(res->text, "SASL authentication failed; server") !=
+	    NULL)
+		h = "the server refused the login: check the user name and "
+		    "password in smtp_sasl_password_maps (for a token, that "
+		    "it has not expired)";
+	else if (strstr(res->text, "SASL authentication failed") != NULL)
+		h = "adjust smtp_sasl_mechanism_filter or the SASL security "
+		    "options (plain-text logins over TLS need "
+		    "smtp_sasl_tls_security_options = noanonymous)";
 	else if (rep->tls_tried && !t->active)
 		h = "the TLS handshake failed: compare the server's protocols "
 		    "and ciphers with smtp_tls_mandatory_protocols and "
 		    "smtp_tls_mandatory_ciphers";
 	if (h != NULL)
 		line("what to do:", "%s", h);
-	(void)wc;
 }
 
-/* Test one relay; 0 when mail would go. */
+/* Test one relay; 0 when mail would go, else an exit status. */
 static int
 check_relay(struct worker_cfg *wc, const char *source)
 {
@@ -125,13 +159,16 @@ check_relay(struct worker_cfg *wc, const char *source)
 	struct smtp_result res;
 	struct smtp_session *s;
 	struct smtp_opts o;
+	struct smtp_auth auth;
+	struct job_msg jm;
+	int found = 0, rc;
 	const struct tls_info *t = &rep.tls;
 	char buf[300];
 
 	printf("relay %s (%s)\n", wc->relay.text, source);
 	if (worker_cfg_policy(wc) < 0) {
 		line("result:", "FAILED: %s", wc->why_now);
-		return -1;
+		return EX_CONFIG;
 	}
 	snprintf(buf, sizeof(buf), "%s%s", tls_level_name(wc->tlsp.level),
 	    wc->opts.tls_wrapper ? " (implicit TLS, smtp_tls_wrappermode = yes)" :
@@ -140,10 +177,23 @@ check_relay(struct worker_cfg *wc, const char *source)
 	    " (STARTTLS when offered)");
 	line("TLS level:", "%s", buf);
 	memset(&rep, 0, sizeof(rep));
+	memset(&jm, 0, sizeof(jm));
 	o = wc->opts;
 	o.tls_policy = &wc->tlsp;
 	o.report = &rep;
 	o.tls_loglevel = 0;
+	if (wc->sasl) {
+		found = worker_cfg_creds(wc, NULL, &jm);
+		if (found < 0) {
+			line("result:", "FAILED: %s", jm.why);
+			job_msg_clear(&jm);
+			return EX_CONFIG;
+		}
+		auth = wc->auth;
+		auth.user = jm.user;
+		auth.secret = jm.secret;
+		o.auth = found ? &auth : NULL;
+	}
 	s = smtp_open(&wc->relay, &o, &res);
 	if (rep.connected) {
 		snprintf(buf, sizeof(buf), "%s port %s", rep.addr,
@@ -165,17 +215,22 @@ check_relay(struct worker_cfg *wc, const char *source)
 		line("TLS:", "%s", "none: the connection is in clear text");
 	if (rep.ehlo[0])
 		line("extensions:", "%s", rep.ehlo);
+	show_auth(wc, &rep, &jm, found);
 	if (s != NULL) {
 		snprintf(buf, sizeof(buf), "level %s accepts this relay%s%s%s",
 		    tls_level_name(wc->tlsp.level), t->active ? " (" : "",
 		    t->active ? t->trust : "", t->active ? " TLS)" : "");
-		line("result:", "OK: %s", buf);
+		line("result:", "OK: %s%s", buf, rep.auth_ok ?
+		    ", and the login succeeded" : "");
 		smtp_close(s);
-		return 0;
+		rc = 0;
+	} else {
+		rc = EX_UNAVAILABLE;
+		line("result:", "REFUSED: %s", res.text);
+		advise(&rep, &res);
 	}
-	line("result:", "REFUSED: %s", res.text);
-	advise(wc, &rep, &res);
-	return -1;
+	job_msg_clear(&jm);
+	return rc;
 }
 
 /* postern check. */
@@ -192,6 +247,9 @@ check_cmd(int argc, char **argv, const char *confdir)
 		return EX_USAGE;
 	}
 	(void)argv;
+	/* A relay that hangs up must not kill us in the middle of a TLS
+	   write (OpenSSL writes with write(2), not send(MSG_NOSIGNAL)). */
+	signal(SIGPIPE, SIG_IGN);
 	cf = admin_config(confdir);
 	/* The report says it all; no TLS log lines on stderr as well. */
 	(void)config_set(cf, "smtp_tls_loglevel", "0", err, sizeof(err));
@@ -206,10 +264,7 @@ check_cmd(int argc, char **argv, const char *confdir)
 		rc = EX_CONFIG;
 		goto out;
 	}
-	if (check_relay(&wc, "relayhost") < 0)
-		rc = EX_UNAVAILABLE;
-	if (rc == 0 && wc.why_not[0])
-		printf("note: %s\n", wc.why_not);
+	rc = check_relay(&wc, "relayhost");
 out:
 	fflush(stdout);
 	worker_cfg_free(&wc);

@@ -85,16 +85,6 @@ map_fold(char *s)
 			*s = (char)(*s - 'A' + 'a');
 }
 
-/* Wipe and free a string that may have held a secret. */
-static void
-free_secret(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 /* FNV-1a over a NUL-terminated key. */
 static uint64_t
 key_hash(const char *s)
@@ -716,7 +706,9 @@ th_close(void *state)
 	free(th);
 }
 
-static const struct map_ops texthash_ops = { th_find, th_recheck, th_close };
+static const struct map_ops texthash_ops = {
+	.find = th_find, .recheck = th_recheck, .close = th_close,
+};
 
 /* Open texthash:/path, reading the file now. */
 int
@@ -761,7 +753,9 @@ inline_close(void *state)
 	map_table_free(state);
 }
 
-static const struct map_ops inline_ops = { inline_find, NULL, inline_close };
+static const struct map_ops inline_ops = {
+	.find = inline_find, .close = inline_close,
+};
 
 /* Open inline:{ ... }. */
 int
@@ -797,7 +791,9 @@ static_close(void *state)
 	free_secret(state);
 }
 
-static const struct map_ops static_ops = { static_find, NULL, static_close };
+static const struct map_ops static_ops = {
+	.find = static_find, .close = static_close,
+};
 
 /* Open static:value or static:{ value }. */
 int

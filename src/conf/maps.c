@@ -18,6 +18,7 @@
 
 #include <bsd/string.h>
 
+#include "conf/map_exec.h"
 #include "conf/map_text.h"
 #include "conf/maps.h"
 #include "lib/buf.h"
@@ -37,6 +38,7 @@ static const struct map_type {
 	{ "cidr",	NULL,			0 },
 	{ "dbm",	NULL,			MT_POSTMAP },
 	{ "environ",	NULL,			0 },
+	{ "exec",	map_exec_open,		0 },
 	{ "fail",	NULL,			0 },
 	{ "hash",	NULL,			MT_POSTMAP },
 	{ "inline",	map_inline_open,	MT_HIDE },
@@ -227,6 +229,27 @@ maps_recheck(struct maps *m)
 	for (size_t i = 0; i < m->n; i++)
 		if (m->map[i].ops->recheck != NULL)
 			m->map[i].ops->recheck(m->map[i].state);
+}
+
+/* Forget cached answers for key. */
+void
+maps_forget(struct maps *m, const char *key)
+{
+	buf_reset(&m->key);
+	buf_adds(&m->key, key);
+	map_fold(m->key.data);
+	for (size_t i = 0; i < m->n; i++)
+		if (m->map[i].ops->forget != NULL)
+			m->map[i].ops->forget(m->map[i].state, m->key.data);
+}
+
+/* Set the cache time of tables that cache. */
+void
+maps_set_cache_time(struct maps *m, int seconds)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->map[i].ops->set_ttl != NULL)
+			m->map[i].ops->set_ttl(m->map[i].state, seconds);
 }
 
 /* The list for messages. */

@@ -7,7 +7,9 @@
  * be read must not turn "use TLS" or "authenticate" into "do not").
  *
  * Types so far: texthash (a postmap(1) source file read as text, and
- * read again when it changes), inline:{ key=value, ... } and static.
+ * read again when it changes), inline:{ key=value, ... }, static, and
+ * postern's own exec:/path (a program asked for each key, e.g. an OAuth
+ * token helper; answers cached).
  * Every other Postfix type is recognised and refused by name.
  */
 #ifndef POSTERN_MAPS_H
@@ -55,6 +57,15 @@ int maps_find(struct maps *m, const char *key, const char **value,
 void maps_recheck(struct maps *m);
 
 /*
+ * Forget what the tables remember about key (exec: caches answers; the
+ * daemon calls this after the relay refused the login it gave).
+ */
+void maps_forget(struct maps *m, const char *key);
+
+/* How long exec: tables may reuse an answer, in seconds (0: never). */
+void maps_set_cache_time(struct maps *m, int seconds);
+
+/*
  * The list for messages, e.g. "texthash:/etc/x, inline:{...}". The
  * inside of inline: and static: is never shown: it may hold a password
  * (smtp_sasl_password_maps = static:user:password).
@@ -79,6 +90,10 @@ struct map_ops {
 	void	(*recheck)(void *state);
 	/* Free the state, wiping keys and values. */
 	void	(*close)(void *state);
+	/* Forget a cached answer for a folded key (NULL: caches nothing). */
+	void	(*forget)(void *state, const char *key);
+	/* Set the cache time in seconds (NULL: caches nothing). */
+	void	(*set_ttl)(void *state, int seconds);
 };
 
 typedef int (*map_open_fn)(const char *title, const char *name,

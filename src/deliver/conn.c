@@ -190,6 +190,13 @@ conn_set_io(struct conn *c, const struct conn_io *io)
 	c->io = *io;
 }
 
+/* The transport in use. */
+const struct conn_io *
+conn_get_io(const struct conn *c)
+{
+	return &c->io;
+}
+
 /* Input buffer. */
 struct buf *
 conn_in(struct conn *c)

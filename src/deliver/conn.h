@@ -56,6 +56,8 @@ const char *conn_addr(const struct conn *c);
 int conn_fd(const struct conn *c);
 /* Replace the byte transport (TLS); io is copied. */
 void conn_set_io(struct conn *c, const struct conn_io *io);
+/* The transport in use (TLS finds its own state through it). */
+const struct conn_io *conn_get_io(const struct conn *c);
 /* Pending input: parse from in->data, then buf_consume() what was used. */
 struct buf *conn_in(struct conn *c);
 /* Pending output: append commands here, then conn_flush(). */

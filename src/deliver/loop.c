@@ -26,6 +26,7 @@
 
 #include "admin/ctl.h"
 #include "conf/config.h"
+#include "conf/maps.h"
 #include "deliver/loop.h"
 #include "deliver/qmgr.h"
 #include "deliver/worker.h"
@@ -205,6 +206,9 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 		strlcpy(jobs[i].qid, batch[i]->qid, sizeof(jobs[i].qid));
 		jobs[i].active_time = batch[i]->active_time;
 		jobs[i].st = &batch[i]->st;
+		/* The daemon reads the password table; workers inherit. */
+		if (worker_cfg_creds(&d->wc, batch[i]->sender, &jobs[i]) < 0)
+			log_warnx("%s: %s", jobs[i].qid, jobs[i].why);
 	}
 	/* The relay's TLS policy, from a table that may have changed. */
 	if (worker_cfg_policy(&d->wc) < 0)
@@ -214,6 +218,8 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 		log_warn("cannot fork a delivery process");
 		close(pfd[0]);
 		close(pfd[1]);
+		for (size_t i = 0; i < n; i++)
+			job_msg_clear(&jobs[i]);
 		free(jobs);
 		batch_postpone(batch, n);
 		return;
@@ -224,6 +230,8 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 		worker_run(&d->wc, jobs, n, pfd[1]);
 	}
 	close(pfd[1]);
+	for (size_t i = 0; i < n; i++)
+		job_msg_clear(&jobs[i]);
 	free(jobs);
 	set_nonblock(pfd[0]);
 	for (size_t i = 0; i < n; i++)
@@ -293,6 +301,10 @@ worker_input(struct daemon *d, struct wproc *w)
 				log_warnx("delivery process %ld sent a bad TLS "
 				    "session; ignored", (long)w->pid);
 			explicit_bzero(w->in.data, (size_t)(nl - w->in.data));
+		} else if (w->in.data[0] == 'A' && w->in.data[1] == ' ') {
+			/* A refused login: ask exec: tables afresh. */
+			if (d->wc.sasl_maps != NULL)
+				maps_forget(d->wc.sasl_maps, w->in.data + 2);
 		} else if (worker_result_parse(w->in.data, &r) == 0)
 			qmgr_result(&d->q, &r, w->pid);
 		else

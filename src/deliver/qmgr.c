@@ -52,6 +52,7 @@ static void
 qmsg_free(struct qmsg *m)
 {
 	qstate_free(&m->st);
+	free(m->sender);
 	free(m);
 }
 
@@ -194,6 +195,7 @@ load_msg(struct qmgr *q, enum qdir d, const char *qid, int pickup)
 	m->where = d;
 	m->arrival = env.arrival;
 	m->null_sender = env.sender[0] == '\0';
+	m->sender = xstrdup(env.sender);
 	m->active_time = now_real();
 	load_state(q, qid, env.nrcpt, &m->st);
 	m->final = !has_work(&m->st);

@@ -24,6 +24,7 @@ struct qmsg {
 	double		active_time;	/* when it last entered active/ */
 	double		next_try;	/* due when <= now */
 	int		null_sender;
+	char		*sender;	/* envelope sender, for credentials */
 	int		final;		/* nothing left to try (failed kept) */
 	pid_t		worker;		/* 0 when idle */
 	struct qstate	st;

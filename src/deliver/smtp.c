@@ -25,6 +25,7 @@
 
 #include "deliver/body.h"
 #include "deliver/conn.h"
+#include "deliver/sasl.h"
 #include "deliver/smtp.h"
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -33,6 +34,7 @@
 #define REPLY_LINE_MAX	512	/* octets a reply line, CRLF included */
 #define REPLY_LINES_MAX	100
 #define ADDR_MAX	1000	/* longest address we put in a command */
+#define AUTH_STEPS_MAX	10	/* challenges in one AUTH exchange */
 
 /* An EHLO keyword and its parameters. */
 struct smtp_ext {
@@ -45,6 +47,7 @@ struct smtp_session {
 	struct smtp_opts o;
 	char		*helo_name;
 	const struct smtp_relay *relay;	/* valid during smtp_open only */
+	int		 wrap_upgraded;	/* wrapper mode turned may into encrypt */
 	struct tls_policy tlsp;		/* the level and its attributes */
 	int		 tls_active;
 	char		 hostaddr[320];	/* "host[addr]" */
@@ -325,6 +328,7 @@ res_reply(const struct smtp_session *s, const struct reply *rp,
 	res->code = rp->code;
 	res->kind = reply_kind(rp->code);
 	res->dup = 0;
+	res->auth = 0;
 	smtp_reply_dsn(rp->code, rp->text, res->dsn, sizeof(res->dsn));
 	if (cmd == NULL)
 		set_text(res, "%d%s%s", rp->code,
@@ -343,6 +347,7 @@ res_net(const struct smtp_session *s, const char *phase, int err,
 	res->code = 0;
 	res->kind = 4;
 	res->dup = 0;
+	res->auth = 0;
 	strlcpy(res->dsn, "4.4.2", sizeof(res->dsn));
 	if (err == ETIMEDOUT)
 		snprintf(res->text, sizeof(res->text), "conversation with %s "
@@ -366,6 +371,7 @@ res_local(struct smtp_result *res, int kind, const char *dsn,
 	res->code = 0;
 	res->kind = kind;
 	res->dup = 0;
+	res->auth = 0;
 	strlcpy(res->dsn, dsn, sizeof(res->dsn));
 	va_start(ap, fmt);
 	vsnprintf(res->text, sizeof(res->text), fmt, ap);
@@ -587,12 +593,24 @@ res_tls(const struct smtp_session *s, struct smtp_result *res,
 	char why[400];
 	va_list ap;
 
+	char src[80];
+
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	res_local(res, 4, "4.7.5", "TLS is required by "
-	    "smtp_tls_security_level = %s, but %s; no mail was sent",
-	    tls_level_name(s->tlsp.level), why);
+	/* Say where the level came from: that is what one would change. */
+	if (s->wrap_upgraded)
+		strlcpy(src, "smtp_tls_wrappermode = yes", sizeof(src));
+	else
+		snprintf(src, sizeof(src), s->tlsp.from_map ?
+		    "smtp_tls_policy_maps (%s)" : "smtp_tls_security_level = %s",
+		    tls_level_name(s->tlsp.level));
+	if (tls_level_mandatory(s->tlsp.level))
+		res_local(res, 4, "4.7.5", "TLS is required by %s, but %s; no "
+		    "mail was sent", src, why);
+	else
+		res_local(res, 4, "4.7.5", "TLS failed (%s): %s; no mail was "
+		    "sent", src, why);
 }
 
 /*
@@ -661,8 +679,9 @@ starttls(struct smtp_session *s, struct smtp_result *res, int *hs_failed)
 			    s->hostaddr, rp.code, rp.text);
 			return -1;
 		}
-		log_info("Cleartext SMTP connection to %s: STARTTLS refused "
-		    "(%d %s)", s->peer, rp.code, rp.text);
+		if (s->o.tls_loglevel >= 1)
+			log_info("Cleartext SMTP connection to %s: STARTTLS "
+			    "refused (%d %s)", s->peer, rp.code, rp.text);
 		return 0;
 	}
 	/* Bytes that came with the 220 were sent before TLS: an attack. */
@@ -678,6 +697,171 @@ starttls(struct smtp_session *s, struct smtp_result *res, int *hs_failed)
 	}
 	ehlo_forget(s);
 	return hello(s, res);
+}
+
+/* Queue a line holding a secret: logged without it. */
+static void
+put_secret(struct smtp_session *s, const char *visible, const char *secret)
+{
+	struct buf *out = conn_out(s->c);
+
+	buf_adds(out, visible);
+	buf_adds(out, secret);
+	log_debug("> %s(not shown)", visible);
+	buf_add(out, "\r\n", 2);
+}
+
+/* Write the queued lines, then wipe the output buffer's memory. */
+static int
+flush_secret(struct smtp_session *s, int timeout)
+{
+	int rc = flush(s, timeout);
+
+	buf_wipe(conn_out(s->c));
+	return rc;
+}
+
+/* A failed login: always temporary, with the server's words. */
+static void
+res_auth(struct smtp_session *s, const struct reply *rp,
+    struct smtp_result *res)
+{
+	res_reply(s, rp, NULL, res);
+	res->kind = 4;
+	res->auth = 1;
+	res->dsn[0] = '4';
+	set_text(res, "SASL authentication failed; server %s said: %d %s",
+	    s->hostaddr, rp->code, rp->text);
+}
+
+/* The mechanism for this connection, or -1 with res set. */
+static int
+auth_choose(struct smtp_session *s, const char *offered, struct sasl_cb *cb,
+    char *mech, size_t mechlen, struct smtp_result *res)
+{
+	const struct smtp_auth *a = s->o.auth;
+	char why[400];
+
+	memset(cb, 0, sizeof(*cb));
+	if (s->tls_active)
+		cb->type = tls_channel_binding(s->c, cb->data,
+		    sizeof(cb->data), &cb->len);
+	if (sasl_choose(offered, a->mech_filter, s->tls_active ?
+	    a->tls_secflags : a->secflags, cb->type != NULL, mech, mechlen,
+	    why, sizeof(why)) == 0)
+		return 0;
+	res_local(res, 4, "4.7.0", "SASL authentication failed; cannot "
+	    "authenticate to server %s: %s", s->hostaddr, why);
+	return -1;
+}
+
+/*
+ * Run the AUTH exchange with sc: the first command (with its initial
+ * response), then one response per 334 challenge, until 235 or a
+ * refusal. Returns 0, or -1 with res set.
+ */
+static int
+auth_dialogue(struct smtp_session *s, struct sasl_client *sc,
+    const char *mech, struct smtp_result *res)
+{
+	char cmd[48], why[300], *out = NULL;
+	enum sasl_rc st = SASL_STEP_MORE;
+	struct reply rp;
+	int t = s->o.helo_timeout, steps = 0, rc = -1;
+
+	snprintf(cmd, sizeof(cmd), "AUTH %s", mech);
+	if (sasl_client_first(sc)) {
+		if ((st = sasl_step(sc, NULL, &out, why, sizeof(why))) ==
+		    SASL_STEP_ERROR)
+			goto local;
+		strlcat(cmd, " ", sizeof(cmd));
+		put_secret(s, cmd, out[0] ? out : "=");
+	} else
+		put_cmd(s, cmd, NULL, NULL);
+	for (;;) {
+		sasl_free_out(out);
+		out = NULL;
+		if (flush_secret(s, t) == -1 || read_reply(s, t, &rp, NULL) ==
+		    -1) {
+			res_net(s, "performing the AUTH handshake", errno, res);
+			goto done;
+		}
+		if (rp.code == 235) {
+			rc = 0;
+			goto done;
+		}
+		if (rp.code != 334) {
+			res_auth(s, &rp, res);
+			goto done;
+		}
+		if (++steps > AUTH_STEPS_MAX || (st == SASL_STEP_DONE &&
+		    strcmp(mech, "XOAUTH2") != 0 &&
+		    strcmp(mech, "OAUTHBEARER") != 0)) {
+			strlcpy(why, "the server asked for more after the "
+			    "exchange was complete", sizeof(why));
+			goto cancel;
+		}
+		if ((st = sasl_step(sc, rp.text, &out, why, sizeof(why))) ==
+		    SASL_STEP_ERROR)
+			goto cancel;
+		put_secret(s, "", out);
+	}
+cancel:
+	/* RFC 4954: "*" cancels; the server answers 501. */
+	put_cmd(s, "*", NULL, NULL);
+	if (flush(s, t) == 0)
+		(void)read_reply(s, t, &rp, NULL);
+local:
+	res_local(res, 4, "4.7.0", "SASL authentication failed; cannot "
+	    "authenticate to server %s: %s", s->hostaddr, why);
+done:
+	sasl_free_out(out);
+	return rc;
+}
+
+/*
+ * SMTP AUTH when configured and offered (a server that does not offer
+ * AUTH gets the mail without it, as with Postfix). Returns 0, or -1
+ * with res set: a failed login defers, it never bounces.
+ */
+static int
+auth(struct smtp_session *s, struct smtp_result *res)
+{
+	const struct smtp_auth *a = s->o.auth;
+	struct smtp_report *rep = s->o.report;
+	const char *offered = smtp_ext_param(s, "AUTH");
+	struct sasl_client *sc;
+	struct sasl_cb cb;
+	char mech[32], why[300];
+	int rc;
+
+	if (a == NULL || a->user == NULL)
+		return 0;
+	if (offered == NULL) {
+		log_debug("%s offers no AUTH; sending without it", s->peer);
+		return 0;
+	}
+	if (rep != NULL)
+		strlcpy(rep->auth_offered, offered, sizeof(rep->auth_offered));
+	if (auth_choose(s, offered, &cb, mech, sizeof(mech), res) < 0)
+		return -1;
+	if (rep != NULL) {
+		strlcpy(rep->auth_mech, mech, sizeof(rep->auth_mech));
+		rep->auth_tried = 1;
+	}
+	sc = sasl_client_new(mech, a->user, a->secret, s->relay->host,
+	    s->relay->port, &cb, why, sizeof(why));
+	explicit_bzero(&cb, sizeof(cb));
+	if (sc == NULL) {
+		res_local(res, 4, "4.7.0", "SASL authentication failed; "
+		    "cannot authenticate to server %s: %s", s->hostaddr, why);
+		return -1;
+	}
+	rc = auth_dialogue(s, sc, mech, res);
+	sasl_client_free(sc);
+	if (rc == 0 && rep != NULL)
+		rep->auth_ok = 1;
+	return rc;
 }
 
 /* One attempt at connect, TLS, greeting and EHLO. */
@@ -715,7 +899,7 @@ session_setup(struct smtp_session *s, struct smtp_result *res,
 		rep->starttls_offered = smtp_has_ext(s, "STARTTLS");
 	if (!s->o.tls_wrapper && starttls(s, res, hs_failed) == -1)
 		return -1;
-	return 0;
+	return auth(s, res);
 }
 
 /* Text of the EHLO keywords, for the report. */
@@ -757,11 +941,16 @@ smtp_open(const struct smtp_relay *r, const struct smtp_opts *o,
 		s->o.line_limit = 998;
 	s->helo_name = xstrdup(o->helo_name ? o->helo_name : "localhost");
 	s->relay = r;
+	/* No policy given: the secure default, never clear text. */
 	if (o->tls_policy != NULL)
 		s->tlsp = *o->tls_policy;
+	else
+		s->tlsp.level = TLS_LEV_VERIFY;
 	/* Wrapper mode is TLS or nothing: "may" means "encrypt" there. */
-	if (o->tls_wrapper && s->tlsp.level == TLS_LEV_MAY)
+	if (o->tls_wrapper && s->tlsp.level == TLS_LEV_MAY) {
 		s->tlsp.level = TLS_LEV_ENCRYPT;
+		s->wrap_upgraded = 1;
+	}
 	if (o->tls_wrapper && s->tlsp.level == TLS_LEV_NONE) {
 		res_local(res, 4, "4.7.5", "smtp_tls_wrappermode = yes needs "
 		    "TLS, but smtp_tls_security_level = none; set it to "
@@ -786,8 +975,10 @@ smtp_open(const struct smtp_relay *r, const struct smtp_opts *o,
 	if (rc == -1)
 		goto fail;
 	/* The caller's relay and report are only borrowed for the set-up. */
+	memset(res, 0, sizeof(*res));
 	s->relay = NULL;
 	s->o.report = NULL;
+	s->o.auth = NULL;
 	return s;
 fail:
 	smtp_close(s);

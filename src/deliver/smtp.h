@@ -16,7 +16,9 @@
  * sent again over TLS. A level that requires TLS and does not get it
  * (no STARTTLS offered, a refused handshake, a certificate that fails
  * the policy) ends the session before MAIL or AUTH, with a 4.7.5 result.
- * The AUTH seam: o->auth is NULL until SASL exists.
+ * AUTH (sasl.c) follows, when o->auth names a user and the server offers
+ * AUTH: the strongest mechanism the policy allows, the secret never in a
+ * log line; a failed login ends the session with a kind 4 result.
  */
 #ifndef POSTERN_SMTP_H
 #define POSTERN_SMTP_H
@@ -42,12 +44,22 @@ int smtp_relay_parse(const char *spec, struct smtp_relay *r, char *err,
     size_t errlen);
 void smtp_relay_free(struct smtp_relay *r);
 
+/* SMTP AUTH settings for a session (user NULL: no AUTH). */
+struct smtp_auth {
+	const char	*user;
+	const char	*secret;	/* password or OAuth token */
+	const char	*mech_filter;	/* smtp_sasl_mechanism_filter */
+	unsigned	 secflags;	/* smtp_sasl_security_options */
+	unsigned	 tls_secflags;	/* smtp_sasl_tls_security_options */
+};
+
 struct smtp_opts {
 	const char	*helo_name;
 	struct tls_ctx	*tls;		/* NULL: no TLS context (level none) */
 	const struct tls_policy *tls_policy;	/* the relay's level and more */
 	int		 tls_wrapper;	/* smtp_tls_wrappermode */
 	int		 tls_loglevel;	/* smtp_tls_loglevel */
+	const struct smtp_auth *auth;	/* NULL: no AUTH */
 	struct smtp_report *report;	/* filled for postern check, or NULL */
 	int		 line_limit;	/* smtp_line_length_limit */
 	/* Timeouts in seconds (Postfix's parameters of the same names). */
@@ -71,6 +83,10 @@ struct smtp_report {
 	int		 starttls_offered;	/* in the first EHLO reply */
 	int		 tls_tried;
 	struct tls_info	 tls;
+	char		 auth_offered[256];	/* the AUTH parameter */
+	char		 auth_mech[32];		/* the mechanism chosen */
+	int		 auth_tried;
+	int		 auth_ok;
 };
 
 /* The outcome of one step, or of one recipient. */
@@ -79,6 +95,7 @@ struct smtp_result {
 	char	dsn[16];	/* enhanced status "4.4.1", always filled */
 	int	kind;		/* 2 done, 4 temporary, 5 permanent */
 	int	dup;		/* 1: connection lost after the final dot */
+	int	auth;		/* 1: the server refused the SASL login */
 	char	text[512];	/* "host ... said: 550 5.1.1 no such user (in
 				   reply to RCPT TO command)" or "connect to
 				   host[1.2.3.4]:25: Connection refused" */

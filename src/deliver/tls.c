@@ -21,10 +21,13 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include <bsd/string.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -52,7 +55,8 @@ struct tls_ctx {
 	char			*fp_match, *verify_match, *secure_match;
 	char			*servername;
 	int			 loglevel;
-	int			 cache_timeout;
+	int			 cache_timeout;	/* 0: no reuse */
+	unsigned long long	 gen;		/* this context's random id */
 	struct tls_cached	*cache;
 	size_t			 ncache;
 };
@@ -65,8 +69,10 @@ struct tls_conn {
 	int		 ok;		/* met its policy: sessions cacheable */
 	SSL_SESSION	*pending;	/* a session that arrived before ok */
 	const char	*pins;		/* level fingerprint: the pins */
+	const char	*names;		/* levels verify/secure: the names */
+	const char	*host;		/* the relay as configured */
 	char		 chain_err[128];
-	int		 name_bad;
+	int		 dead;		/* a fatal error: no close_notify */
 };
 
 /* Level names, in enum order. */
@@ -143,7 +149,8 @@ tls_policy_parse(const char *text, struct tls_policy *p, char *err,
 	static const char *const attrs[] = {
 		"match", "protocols", "ciphers", "exclude", "servername",
 	};
-	char *copy = xstrdup(text), *tok, *save = NULL, *eq, **slot;
+	char *copy = xstrdup(text), *tok, *save = NULL, *eq, **slot, *joined;
+	const char *sep;
 	int rc = -1, first = 1;
 	size_t i;
 
@@ -177,8 +184,25 @@ tls_policy_parse(const char *text, struct tls_policy *p, char *err,
 			    "exclude, servername)", tok);
 			goto out;
 		}
-		free(*slot);
-		*slot = xstrdup(eq + 1);
+		if (eq[1] == '\0') {
+			snprintf(err, errlen, "empty value for TLS policy "
+			    "attribute \"%s\"", tok);
+			goto out;
+		}
+		/* As Postfix: match= accumulates, the others appear once. */
+		if (*slot != NULL && slot != &p->match) {
+			snprintf(err, errlen, "TLS policy attribute \"%s\" "
+			    "given twice", tok);
+			goto out;
+		}
+		if (*slot != NULL) {
+			sep = strpbrk(*slot, "|") || strpbrk(eq + 1, "|") ||
+			    p->level == TLS_LEV_FINGERPRINT ? "|" : ":";
+			joined = xasprintf("%s%s%s", *slot, sep, eq + 1);
+			free(*slot);
+			*slot = joined;
+		} else
+			*slot = xstrdup(eq + 1);
 	}
 	if (first) {
 		snprintf(err, errlen, "empty TLS policy");
@@ -314,7 +338,7 @@ cipher_list(const char *grade, const char *exclude, char *out, size_t outlen,
 static const char *
 ssl_errstr(const char *dflt)
 {
-	unsigned long e = ERR_peek_last_error();
+	unsigned long e = ERR_peek_error();
 	const char *r;
 
 	if (e == 0)
@@ -331,8 +355,10 @@ dup_or_null(const char *s)
 }
 
 /*
- * Verify callback: remember the first chain error and a name mismatch,
- * and let the handshake go on; tls_start judges afterwards.
+ * Verify callback: remember the first chain error and let the handshake
+ * go on; tls_start judges afterwards. Names are not OpenSSL's business
+ * here: judge() matches them itself after every handshake, resumed or
+ * not, so a resumed session never inherits an old name verdict.
  */
 static int
 verify_cb(int ok, X509_STORE_CTX *store)
@@ -344,10 +370,7 @@ verify_cb(int ok, X509_STORE_CTX *store)
 
 	if (ok || tc == NULL)
 		return 1;
-	if (e == X509_V_ERR_HOSTNAME_MISMATCH ||
-	    e == X509_V_ERR_IP_ADDRESS_MISMATCH)
-		tc->name_bad = 1;
-	else if (tc->chain_err[0] == '\0')
+	if (tc->chain_err[0] == '\0')
 		strlcpy(tc->chain_err, X509_verify_cert_error_string(e),
 		    sizeof(tc->chain_err));
 	return 1;
@@ -394,7 +417,8 @@ new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
 	struct tls_conn *tc = SSL_get_ex_data(ssl, conn_index);
 
-	if (tc == NULL || !SSL_SESSION_is_resumable(sess))
+	if (tc == NULL || tc->ctx->cache_timeout == 0 ||
+	    !SSL_SESSION_is_resumable(sess))
 		return 0;
 	if (tc->ok) {
 		cache_put(tc->ctx, tc->key, sess, 1);
@@ -406,6 +430,17 @@ new_session_cb(SSL *ssl, SSL_SESSION *sess)
 	return 1;
 }
 
+/* OpenSSL's passphrase callback: there is nobody to ask. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return 0;
+}
+
 /* Load the trust store and the client certificate into ctx->ssl. */
 static int
 ctx_load(struct tls_ctx *ctx, const struct tls_conf *tc, char *err,
@@ -414,13 +449,23 @@ ctx_load(struct tls_ctx *ctx, const struct tls_conf *tc, char *err,
 	const char *cafile = tc->cafile && *tc->cafile ? tc->cafile : NULL;
 	const char *capath = tc->capath && *tc->capath ? tc->capath : NULL;
 	const char *key;
+	struct stat st;
 
+	errno = 0;
+	memset(&st, 0, sizeof(st));
+	if (capath != NULL && (stat(capath, &st) < 0 ||
+	    !S_ISDIR(st.st_mode))) {
+		snprintf(err, errlen, "smtp_tls_CApath %s: %s", capath,
+		    errno && !S_ISREG(st.st_mode) ? strerror(errno) :
+		    "not a directory");
+		return -1;
+	}
 	if (cafile != NULL || capath != NULL) {
 		if (!SSL_CTX_load_verify_locations(ctx->ssl, cafile, capath)) {
 			snprintf(err, errlen, "cannot load trusted CA "
-			    "certificates from %s%s%s: %s", cafile ?
-			    "smtp_tls_CAfile " : "", cafile ? cafile : "",
-			    cafile ? "" : capath, ssl_errstr("bad file"));
+			    "certificates from %s %s: %s", cafile ?
+			    "smtp_tls_CAfile" : "smtp_tls_CApath", cafile ?
+			    cafile : capath, ssl_errstr("bad file"));
 			return -1;
 		}
 	} else if (!SSL_CTX_set_default_verify_paths(ctx->ssl)) {
@@ -436,9 +481,14 @@ ctx_load(struct tls_ctx *ctx, const struct tls_conf *tc, char *err,
 		    tc->cert_file, ssl_errstr("bad file"));
 		return -1;
 	}
+	/* A daemon cannot type a passphrase: never prompt. */
+	SSL_CTX_set_default_passwd_cb(ctx->ssl, no_passphrase);
 	if (!SSL_CTX_use_PrivateKey_file(ctx->ssl, key, SSL_FILETYPE_PEM)) {
-		snprintf(err, errlen, "cannot load smtp_tls_key_file %s: %s",
-		    key, ssl_errstr("bad file"));
+		snprintf(err, errlen, "cannot load smtp_tls_key_file %s: %s%s",
+		    key, ssl_errstr("bad file"), ERR_GET_REASON(
+		    ERR_peek_error()) == PEM_R_BAD_PASSWORD_READ ? " (the key "
+		    "is encrypted; postern needs it without a passphrase, "
+		    "readable by root only)" : "");
 		return -1;
 	}
 	if (!SSL_CTX_check_private_key(ctx->ssl)) {
@@ -530,7 +580,10 @@ tls_ctx_new(const struct tls_conf *tc, char *err, size_t errlen)
 	    tc->secure_match : "nexthop, dot-nexthop");
 	ctx->servername = dup_or_null(tc->servername);
 	ctx->loglevel = tc->loglevel;
-	ctx->cache_timeout = tc->cache_timeout > 0 ? tc->cache_timeout : 3600;
+	ctx->cache_timeout = tc->cache_timeout > 0 ? tc->cache_timeout : 0;
+	if (RAND_bytes((unsigned char *)&ctx->gen, sizeof(ctx->gen)) != 1)
+		ctx->gen = (unsigned long long)time(NULL) ^
+		    (unsigned long long)(uintptr_t)ctx;
 	return ctx;
 fail:
 	tls_ctx_free(ctx);
@@ -567,9 +620,9 @@ tls_ctx_free(struct tls_ctx *ctx)
 
 /* Map an SSL_get_error() result to errno and the wanted poll events. */
 static ssize_t
-io_err(SSL *ssl, int r, short *want)
+io_err(struct tls_conn *tc, int r, short *want)
 {
-	switch (SSL_get_error(ssl, r)) {
+	switch (SSL_get_error(tc->ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		*want = POLLIN;
 		errno = EAGAIN;
@@ -581,10 +634,12 @@ io_err(SSL *ssl, int r, short *want)
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
 	case SSL_ERROR_SYSCALL:
+		tc->dead = 1;
 		if (errno == 0)
 			errno = ECONNRESET;
 		return -1;
 	default:
+		tc->dead = 1;
 		log_debug("TLS error: %s", ssl_errstr("unknown"));
 		errno = ECONNRESET;
 		return -1;
@@ -604,7 +659,7 @@ tls_io(struct tls_conn *tc, int wr, void *p, size_t len, short *want)
 	    SSL_read_ex(tc->ssl, p, len, &n);
 	if (r == 1)
 		return (ssize_t)n;
-	return io_err(tc->ssl, r, want);
+	return io_err(tc, r, want);
 }
 
 /* Transport read through TLS. */
@@ -631,8 +686,9 @@ tls_conn_free(struct tls_conn *tc)
 		return;
 	if (tc->ssl != NULL) {
 		ERR_clear_error();
-		if (tc->ok)
+		if (tc->ok && !tc->dead)
 			(void)SSL_shutdown(tc->ssl);
+		ERR_clear_error();
 		SSL_free(tc->ssl);
 	}
 	if (tc->pending != NULL)
@@ -718,24 +774,34 @@ cert_info(struct tls_ctx *ctx, X509 *cert, struct tls_info *info)
 	OPENSSL_free(der);
 }
 
-/* The DNS names of a certificate's subjectAltName, for messages. */
+/* The DNS names and IP addresses of a certificate, for messages. */
 static void
 cert_names(X509 *cert, char *out, size_t outlen)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name,
 	    NULL, NULL);
 	const GENERAL_NAME *g;
-	int i;
+	const unsigned char *ip;
+	char text[INET6_ADDRSTRLEN];
+	int i, n;
 
 	out[0] = '\0';
 	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
 		g = sk_GENERAL_NAME_value(gens, i);
-		if (g->type != GEN_DNS)
+		if (g->type == GEN_DNS)
+			strlcpy(text, (const char *)ASN1_STRING_get0_data(
+			    g->d.dNSName), sizeof(text));
+		else if (g->type == GEN_IPADD) {
+			ip = ASN1_STRING_get0_data(g->d.iPAddress);
+			n = ASN1_STRING_length(g->d.iPAddress);
+			if (inet_ntop(n == 4 ? AF_INET : AF_INET6, ip, text,
+			    sizeof(text)) == NULL || (n != 4 && n != 16))
+				continue;
+		} else
 			continue;
 		if (out[0] != '\0')
 			strlcat(out, ", ", outlen);
-		strlcat(out, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
-		    outlen);
+		strlcat(out, text, outlen);
 	}
 	GENERAL_NAMES_free(gens);
 }
@@ -774,22 +840,23 @@ fp_match(const char *list, const struct tls_info *info)
 }
 
 /*
- * Tell OpenSSL which names the certificate must match for level verify
- * or secure: the policy's match= list or main.cf's, where "hostname",
- * "nexthop" and "dot-nexthop" stand for the relay as configured.
+ * Walk a match list for level verify or secure: the policy's match= or
+ * main.cf's, where "hostname" and "nexthop" stand for the relay as
+ * configured and "dot-nexthop" for any name below it. Calls fn for each
+ * name until it returns 1; returns 1 then, else 0. *count gets the
+ * number of names seen.
  */
 static int
-set_names(SSL *ssl, const char *list, const char *host, char *names,
-    size_t nameslen)
+names_walk(const char *list, const char *host,
+    int (*fn)(void *arg, const char *name), void *arg, int *count)
 {
 	char *copy = xstrdup(list), *tok, *save = NULL, dot[300];
 	const char *name;
-	int n = 0;
+	int hit = 0;
 
-	names[0] = '\0';
-	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	for (tok = strtok_r(copy, " \t,:", &save); tok != NULL &&
-	    n < NAMES_MAX; tok = strtok_r(NULL, " \t,:", &save)) {
+	*count = 0;
+	for (tok = strtok_r(copy, " \t,:", &save); tok != NULL && !hit &&
+	    *count < NAMES_MAX; tok = strtok_r(NULL, " \t,:", &save)) {
 		name = tok;
 		if (strcasecmp(tok, "hostname") == 0 ||
 		    strcasecmp(tok, "nexthop") == 0)
@@ -800,20 +867,89 @@ set_names(SSL *ssl, const char *list, const char *host, char *names,
 			snprintf(dot, sizeof(dot), ".%s", host);
 			name = dot;
 		}
-		if (is_ip(name)) {
-			if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-			    name))
-				continue;
-		} else if (!(n == 0 ? SSL_set1_host(ssl, name) :
-		    SSL_add1_host(ssl, name)))
-			continue;
-		if (names[0] != '\0')
-			strlcat(names, ", ", nameslen);
-		strlcat(names, name, nameslen);
-		n++;
+		(*count)++;
+		hit = fn(arg, name);
 	}
 	free(copy);
-	return n;
+	return hit;
+}
+
+/* names_walk callback: collect the names for messages. */
+static int
+name_show(void *arg, const char *name)
+{
+	struct buf *b = arg;
+
+	buf_addf(b, "%s%s", b->len ? ", " : "", name);
+	return 0;
+}
+
+/* names_walk callback: 1 when the certificate matches name. */
+static int
+name_check(void *arg, const char *name)
+{
+	X509 *cert = arg;
+
+	if (is_ip(name))
+		return X509_check_ip_asc(cert, name, 0) == 1;
+	return X509_check_host(cert, name, 0,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+}
+
+/*
+ * The protocol range and OpenSSL cipher list for a policy: its own
+ * attributes, else main.cf's for its level. 0, or -1 with err.
+ */
+static int
+effective(const struct tls_ctx *ctx, const struct tls_policy *p, int *lo,
+    int *hi, char *list, size_t listlen, char *err, size_t errlen)
+{
+	int mand = tls_level_mandatory(p->level);
+	const char *pr = p->protocols ? p->protocols : mand ?
+	    ctx->mand_protocols : ctx->protocols;
+	const char *ci = p->ciphers ? p->ciphers : mand ? ctx->mand_ciphers :
+	    ctx->ciphers;
+	char why[256], ex[512];
+
+	/* As Postfix: the general exclusions always, the mandatory ones
+	   too at mandatory levels; a policy's exclude= replaces both. */
+	snprintf(ex, sizeof(ex), "%s %s", p->exclude ? p->exclude :
+	    ctx->exclude ? ctx->exclude : "", p->exclude == NULL && mand &&
+	    ctx->mand_exclude ? ctx->mand_exclude : "");
+	if (tls_protocols_parse(pr ? pr : "", lo, hi, why, sizeof(why)) < 0 ||
+	    cipher_list(ci, ex, list, listlen, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "TLS policy: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Check a policy completely before any connection (see tls.h). */
+int
+tls_policy_check(const struct tls_ctx *ctx, const struct tls_policy *p,
+    char *err, size_t errlen)
+{
+	const char *m = p->match;
+	char list[512];
+	int lo, hi;
+
+	if (effective(ctx, p, &lo, &hi, list, sizeof(list), err, errlen) < 0)
+		return -1;
+	if (p->level == TLS_LEV_FINGERPRINT) {
+		if (m == NULL)
+			m = ctx->fp_match;
+		if (m == NULL || strspn(m, " \t,|") == strlen(m)) {
+			snprintf(err, errlen, "TLS level fingerprint needs "
+			    "smtp_tls_fingerprint_cert_match (or match= in the "
+			    "policy table) to list the server's fingerprints");
+			return -1;
+		}
+	}
+	if (p->servername != NULL && *p->servername == '\0') {
+		snprintf(err, errlen, "TLS policy: empty servername=");
+		return -1;
+	}
+	return 0;
 }
 
 /* Apply protocols and ciphers for the level to one connection. */
@@ -821,26 +957,17 @@ static int
 set_params(struct tls_ctx *ctx, SSL *ssl, const struct tls_policy *p,
     char *err, size_t errlen)
 {
-	int mand = tls_level_mandatory(p->level), lo, hi;
-	const char *pr = p->protocols ? p->protocols : mand ?
-	    ctx->mand_protocols : ctx->protocols;
-	const char *ci = p->ciphers ? p->ciphers : mand ? ctx->mand_ciphers :
-	    ctx->ciphers;
-	const char *ex = p->exclude ? p->exclude : mand ? ctx->mand_exclude :
-	    ctx->exclude;
-	char list[512], why[256];
+	char list[512];
+	int lo, hi;
 
-	if (tls_protocols_parse(pr ? pr : "", &lo, &hi, why, sizeof(why)) < 0 ||
-	    cipher_list(ci, ex, list, sizeof(list), why, sizeof(why)) < 0) {
-		snprintf(err, errlen, "TLS policy: %s", why);
+	if (effective(ctx, p, &lo, &hi, list, sizeof(list), err, errlen) < 0)
 		return -1;
-	}
 	if (!SSL_set_min_proto_version(ssl, lo) ||
 	    !SSL_set_max_proto_version(ssl, hi) ||
 	    !SSL_set_cipher_list(ssl, list)) {
-		snprintf(err, errlen, "TLS policy: protocols \"%s\" or ciphers "
-		    "\"%s\" not accepted by OpenSSL: %s", pr ? pr : "",
-		    list, ssl_errstr("unknown error"));
+		snprintf(err, errlen, "TLS policy: ciphers \"%s\" not "
+		    "accepted by OpenSSL: %s", list, ssl_errstr("unknown "
+		    "error"));
 		return -1;
 	}
 	return 0;
@@ -896,15 +1023,14 @@ handshake(SSL *ssl, int fd, int timeout, char *err, size_t errlen)
 	}
 }
 
-/* Fill the facts of an established connection and judge them. */
-static int
-judge(struct tls_ctx *ctx, struct tls_conn *tc, const struct tls_policy *p,
-    const char *peer, struct tls_info *info, char *err, size_t errlen)
+/* Fill the facts of an established connection. */
+static void
+describe(struct tls_ctx *ctx, struct tls_conn *tc, X509 *cert,
+    struct tls_info *info)
 {
-	X509 *cert = SSL_get0_peer_certificate(tc->ssl);
 	const SSL_CIPHER *c = SSL_get_current_cipher(tc->ssl);
 	long vr = SSL_get_verify_result(tc->ssl);
-	char certnames[200];
+	int n;
 
 	info->active = 1;
 	info->reused = SSL_session_reused(tc->ssl);
@@ -914,20 +1040,25 @@ judge(struct tls_ctx *ctx, struct tls_conn *tc, const struct tls_policy *p,
 	info->bits = c ? SSL_CIPHER_get_bits(c, &info->alg_bits) : 0;
 	if (cert != NULL)
 		cert_info(ctx, cert, info);
-	/* A resumed session carries the verdict of its first handshake. */
-	if (info->reused) {
-		tc->name_bad = vr == X509_V_ERR_HOSTNAME_MISMATCH ||
-		    vr == X509_V_ERR_IP_ADDRESS_MISMATCH;
-		if (vr != X509_V_OK && !tc->name_bad)
-			strlcpy(tc->chain_err, X509_verify_cert_error_string(vr),
-			    sizeof(tc->chain_err));
-	}
+	/*
+	 * The chain verdict: the callback's first error on a full
+	 * handshake, the session's stored result on a resumed one (it was
+	 * made against this same context's trust store: the cache key
+	 * carries the context's id). Either way OpenSSL's final result
+	 * must be OK too, in case verification never reached the callback.
+	 */
+	if (vr != X509_V_OK && tc->chain_err[0] == '\0')
+		strlcpy(tc->chain_err, X509_verify_cert_error_string(vr),
+		    sizeof(tc->chain_err));
 	if (cert == NULL && tc->chain_err[0] == '\0')
 		strlcpy(tc->chain_err, "no server certificate",
 		    sizeof(tc->chain_err));
 	strlcpy(info->chain_err, tc->chain_err, sizeof(info->chain_err));
 	info->chain_ok = cert != NULL && tc->chain_err[0] == '\0';
-	info->name_ok = info->name_checked && !tc->name_bad && cert != NULL;
+	/* Names and pins are matched here, after every handshake. */
+	if (info->name_checked)
+		info->name_ok = cert != NULL && names_walk(tc->names, tc->host,
+		    name_check, cert, &n);
 	if (info->fp_checked)
 		info->fp_ok = cert != NULL && fp_match(tc->pins, info);
 	if ((info->name_checked && info->chain_ok && info->name_ok) ||
@@ -936,6 +1067,17 @@ judge(struct tls_ctx *ctx, struct tls_conn *tc, const struct tls_policy *p,
 	else
 		strlcpy(info->trust, info->chain_ok ? "Trusted" : "Untrusted",
 		    sizeof(info->trust));
+}
+
+/* Judge an established connection against its policy; 0 or -1. */
+static int
+judge(struct tls_ctx *ctx, struct tls_conn *tc, const char *peer,
+    struct tls_info *info, char *err, size_t errlen)
+{
+	X509 *cert = SSL_get0_peer_certificate(tc->ssl);
+	char certnames[200];
+
+	describe(ctx, tc, cert, info);
 	if (ctx->loglevel >= 1)
 		log_info("%s TLS connection established to %s: %s with cipher "
 		    "%s (%d/%d bits)%s", info->trust, peer, info->proto,
@@ -964,6 +1106,90 @@ judge(struct tls_ctx *ctx, struct tls_conn *tc, const struct tls_policy *p,
 	return 0;
 }
 
+/* A 64-bit FNV-1a hash step over s (and a separator). */
+static unsigned long long
+fnv(unsigned long long h, const char *s)
+{
+	for (; s != NULL && *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+/*
+ * The session cache key: this context's id, the relay, the level and a
+ * hash of everything else that decides acceptance or the handshake, so
+ * that a session is only ever resumed under the policy that accepted it.
+ */
+static char *
+cache_key(struct tls_ctx *ctx, const char *host, const char *port,
+    const struct tls_policy *p, const char *match, const char *sni)
+{
+	unsigned long long h = 0xcbf29ce484222325ULL;
+
+	h = fnv(h, match);
+	h = fnv(h, sni);
+	h = fnv(h, p->protocols);
+	h = fnv(h, p->ciphers);
+	h = fnv(h, p->exclude);
+	return xasprintf("%016llx/%s:%s/%s/%016llx", ctx->gen, host, port,
+	    tls_level_name(p->level), h);
+}
+
+/* Prepare the names or pins the level checks; 0 or -1 with err. */
+static int
+prepare_checks(struct tls_ctx *ctx, struct tls_conn *tc,
+    const struct tls_policy *p, const char *host, struct tls_info *info,
+    const char **match, char *err, size_t errlen)
+{
+	struct buf b = BUF_INIT;
+	int n;
+
+	*match = NULL;
+	if (p->level == TLS_LEV_VERIFY || p->level == TLS_LEV_SECURE) {
+		*match = p->match ? p->match : p->level == TLS_LEV_VERIFY ?
+		    ctx->verify_match : ctx->secure_match;
+		info->name_checked = 1;
+		tc->names = *match;
+		tc->host = host;
+		buf_adds(&b, "");
+		(void)names_walk(*match, host, name_show, &b, &n);
+		strlcpy(info->names, b.data, sizeof(info->names));
+		buf_free(&b);
+		if (n == 0) {
+			snprintf(err, errlen, "TLS policy: no usable name in "
+			    "match list \"%s\"", *match);
+			return -1;
+		}
+	} else if (p->level == TLS_LEV_FINGERPRINT) {
+		*match = p->match ? p->match : ctx->fp_match;
+		info->fp_checked = 1;
+		tc->pins = *match;
+		if (*match == NULL || strspn(*match, " \t,|") ==
+		    strlen(*match)) {
+			snprintf(err, errlen, "TLS level fingerprint needs "
+			    "smtp_tls_fingerprint_cert_match (or match= in the "
+			    "policy table) to list the server's fingerprints");
+			return -1;
+		}
+		strlcpy(info->names, *match, sizeof(info->names));
+	}
+	return 0;
+}
+
+/* Offer the cached session for the key, if it may still be resumed. */
+static void
+offer_session(struct tls_ctx *ctx, struct tls_conn *tc)
+{
+	struct tls_cached *cached = cache_find(ctx, tc->key);
+
+	if (ctx->cache_timeout == 0 || cached == NULL || cached->sess == NULL)
+		return;
+	if (SSL_SESSION_is_resumable(cached->sess) &&
+	    SSL_SESSION_get_time(cached->sess) + ctx->cache_timeout >
+	    (long)time(NULL))
+		(void)SSL_set_session(tc->ssl, cached->sess);
+}
+
 /* Handshake and judge (see tls.h). */
 int
 tls_start(struct tls_ctx *ctx, struct conn *c, const char *host,
@@ -971,15 +1197,10 @@ tls_start(struct tls_ctx *ctx, struct conn *c, const char *host,
     int timeout, struct tls_info *info, char *err, size_t errlen)
 {
 	struct tls_conn *tc = xcalloc(1, sizeof(*tc));
-	struct tls_cached *cached;
 	struct conn_io io;
 	const char *sni, *match;
-	char key[400];
 
 	memset(info, 0, sizeof(*info));
-	snprintf(key, sizeof(key), "%s:%s/%s", host, port,
-	    tls_level_name(p->level));
-	tc->key = xstrdup(key);
 	tc->ctx = ctx;
 	if ((tc->ssl = SSL_new(ctx->ssl)) == NULL ||
 	    !SSL_set_ex_data(tc->ssl, conn_index, tc) ||
@@ -995,40 +1216,21 @@ tls_start(struct tls_ctx *ctx, struct conn *c, const char *host,
 		snprintf(err, errlen, "bad TLS server name \"%s\"", sni);
 		goto fail;
 	}
-	if (p->level == TLS_LEV_VERIFY || p->level == TLS_LEV_SECURE) {
-		match = p->match ? p->match : p->level == TLS_LEV_VERIFY ?
-		    ctx->verify_match : ctx->secure_match;
-		info->name_checked = 1;
-		if (set_names(tc->ssl, match, host, info->names,
-		    sizeof(info->names)) == 0) {
-			snprintf(err, errlen, "TLS policy: no usable name in "
-			    "match list \"%s\"", match);
-			goto fail;
-		}
-	} else if (p->level == TLS_LEV_FINGERPRINT) {
-		match = p->match ? p->match : ctx->fp_match;
-		info->fp_checked = 1;
-		tc->pins = match;
-		if (match == NULL || strspn(match, " \t,|") == strlen(match)) {
-			snprintf(err, errlen, "TLS level fingerprint needs "
-			    "smtp_tls_fingerprint_cert_match (or match= in the "
-			    "policy table) to list the server's fingerprints");
-			goto fail;
-		}
-		strlcpy(info->names, match, sizeof(info->names));
-	}
-	cached = cache_find(ctx, key);
-	if (cached != NULL && cached->sess != NULL &&
-	    SSL_SESSION_is_resumable(cached->sess) &&
-	    SSL_SESSION_get_time(cached->sess) + ctx->cache_timeout >
-	    (long)time(NULL))
-		(void)SSL_set_session(tc->ssl, cached->sess);
+	if (prepare_checks(ctx, tc, p, host, info, &match, err, errlen) < 0)
+		goto fail;
+	tc->key = cache_key(ctx, host, port, p, match, sni);
+	offer_session(ctx, tc);
 	if (ctx->loglevel >= 2)
 		log_info("setting up TLS connection to %s", peer);
 	if (handshake(tc->ssl, conn_fd(c), timeout, err, errlen) < 0)
 		goto fail;
-	if (judge(ctx, tc, p, peer, info, err, errlen) < 0)
+	if (judge(ctx, tc, peer, info, err, errlen) < 0) {
+		/* A resumed session that no longer passes: forget it here
+		   and, through the next export, in the daemon. */
+		if (info->reused)
+			cache_put(ctx, tc->key, NULL, 1);
 		goto fail;
+	}
 	/* From here the connection meets its policy: keep its sessions. */
 	tc->ok = 1;
 	if (tc->pending != NULL) {
@@ -1046,28 +1248,72 @@ fail:
 	return -1;
 }
 
-/* Export fresh sessions as text lines (see tls.h). */
+/* Channel binding data (see tls.h). */
+const char *
+tls_channel_binding(const struct conn *c, unsigned char *data, size_t datalen,
+    size_t *len)
+{
+	static const char label[] = "EXPORTER-Channel-Binding";
+	const struct conn_io *io = conn_get_io(c);
+	struct tls_conn *tc;
+	size_t n;
+
+	*len = 0;
+	if (io->read != tls_read || (tc = io->ctx) == NULL || datalen < 32)
+		return NULL;
+	if (SSL_version(tc->ssl) >= TLS1_3_VERSION) {
+		if (SSL_export_keying_material(tc->ssl, data, 32, label,
+		    sizeof(label) - 1, NULL, 0, 0) != 1)
+			return NULL;
+		*len = 32;
+		return "tls-exporter";
+	}
+	/* The first Finished message: ours, or the server's on resumption. */
+	n = SSL_session_reused(tc->ssl) ?
+	    SSL_get_peer_finished(tc->ssl, data, datalen) :
+	    SSL_get_finished(tc->ssl, data, datalen);
+	if (n == 0 || n > datalen)
+		return NULL;
+	*len = n;
+	return "tls-unique";
+}
+
+/* Export fresh sessions, and forgotten ones, as text lines. */
 int
 tls_cache_export(struct tls_ctx *ctx, struct buf *out)
 {
-	unsigned char *der = NULL;
-	size_t i, k;
+	static const char hex[] = "0123456789abcdef";
+	unsigned char *der;
+	size_t i, k, at;
 	int len, n = 0;
 
 	for (i = 0; i < ctx->ncache; i++) {
-		if (!ctx->cache[i].fresh || ctx->cache[i].sess == NULL)
+		if (!ctx->cache[i].fresh)
 			continue;
 		ctx->cache[i].fresh = 0;
-		der = NULL;
-		len = i2d_SSL_SESSION(ctx->cache[i].sess, &der);
-		if (len <= 0)
+		n++;
+		if (ctx->cache[i].sess == NULL) {
+			buf_addf(out, "T %s -\n", ctx->cache[i].key);
 			continue;
+		}
+		der = NULL;
+		if ((len = i2d_SSL_SESSION(ctx->cache[i].sess, &der)) <= 0) {
+			n--;
+			continue;
+		}
+		/* One reservation, so the secret is never copied by a
+		   growing buffer. */
+		buf_reserve(out, strlen(ctx->cache[i].key) + 4 +
+		    2 * (size_t)len + 1);
 		buf_addf(out, "T %s ", ctx->cache[i].key);
-		for (k = 0; k < (size_t)len; k++)
-			buf_addf(out, "%02x", der[k]);
+		at = out->len;
+		for (k = 0; k < (size_t)len; k++) {
+			out->data[at + 2 * k] = hex[der[k] >> 4];
+			out->data[at + 2 * k + 1] = hex[der[k] & 15];
+		}
+		out->len = at + 2 * (size_t)len;
 		buf_add(out, "\n", 1);
 		OPENSSL_clear_free(der, (size_t)len);
-		n++;
 	}
 	return n;
 }
@@ -1083,7 +1329,10 @@ hexval(char c)
 	return -1;
 }
 
-/* Import one exported session (see tls.h). */
+/*
+ * Import one exported line "KEY HEX" or "KEY -" (forget KEY). A key from
+ * another context (a worker started before a reload) is ignored.
+ */
 int
 tls_cache_import(struct tls_ctx *ctx, const char *line)
 {
@@ -1092,11 +1341,25 @@ tls_cache_import(struct tls_ctx *ctx, const char *line)
 	const unsigned char *pp;
 	SSL_SESSION *sess;
 	size_t n, i;
-	char *key;
+	char *key, gen[20];
 	int hi, lo, rc = -1;
 
-	if (sp == NULL || sp == line || (n = strlen(sp + 1)) == 0 || n % 2)
+	if (sp == NULL || sp == line || (n = strlen(sp + 1)) == 0)
 		return -1;
+	snprintf(gen, sizeof(gen), "%016llx/", ctx->gen);
+	if (strncmp(line, gen, strlen(gen)) != 0)
+		return 0;
+	key = xstrndup(line, (size_t)(sp - line));
+	if (strcmp(sp + 1, "-") == 0) {
+		if (cache_find(ctx, key) != NULL)
+			cache_put(ctx, key, NULL, 0);
+		free(key);
+		return 0;
+	}
+	if (n % 2) {
+		free(key);
+		return -1;
+	}
 	h = sp + 1;
 	der = xmalloc(n / 2);
 	for (i = 0; i < n / 2; i++) {
@@ -1107,11 +1370,10 @@ tls_cache_import(struct tls_ctx *ctx, const char *line)
 	pp = der;
 	if ((sess = d2i_SSL_SESSION(NULL, &pp, (long)(n / 2))) == NULL)
 		goto out;
-	key = xstrndup(line, (size_t)(sp - line));
 	cache_put(ctx, key, sess, 0);
-	free(key);
 	rc = 0;
 out:
+	free(key);
 	explicit_bzero(der, n / 2);
 	free(der);
 	return rc;

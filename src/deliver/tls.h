@@ -56,6 +56,7 @@ struct tls_policy {
 	char		*ciphers;
 	char		*exclude;
 	char		*servername;
+	int		 from_map;	/* from smtp_tls_policy_maps */
 };
 
 /* Parse a policy table value (pure); 0, or -1 with a message in err. */
@@ -103,6 +104,14 @@ struct tls_ctx;
 struct tls_ctx *tls_ctx_new(const struct tls_conf *tc, char *err,
     size_t errlen);
 void tls_ctx_free(struct tls_ctx *ctx);
+/*
+ * Check everything a policy will need (protocols, ciphers, pins) with
+ * ctx's defaults filled in, so that a bad policy table entry defers the
+ * mail before any connection rather than failing a handshake (which at
+ * level may would mean clear text). 0, or -1 with err.
+ */
+int tls_policy_check(const struct tls_ctx *ctx, const struct tls_policy *p,
+    char *err, size_t errlen);
 
 /* What one TLS connection turned out to be (filled by tls_start). */
 struct tls_info {
@@ -123,8 +132,8 @@ struct tls_info {
 	char	 issuer[256];
 	char	 not_after[32];		/* "2027-11-21 10:00:00 UTC" */
 	long	 days_left;		/* negative: expired */
-	char	 cert_fp[100];		/* certificate fingerprint */
-	char	 pkey_fp[100];		/* public key fingerprint */
+	char	 cert_fp[200];		/* certificate fingerprint */
+	char	 pkey_fp[200];		/* public key fingerprint */
 	char	 fp_digest[16];		/* which digest those are */
 };
 
@@ -143,12 +152,25 @@ int tls_start(struct tls_ctx *ctx, struct conn *c, const char *host,
     int timeout, struct tls_info *info, char *err, size_t errlen);
 
 /*
+ * The TLS channel binding of an established connection, for SCRAM-*-PLUS:
+ * "tls-exporter" (RFC 9266) on TLS 1.3, "tls-unique" (RFC 5929) before.
+ * Returns the type and fills data (len bytes), or NULL when c carries no
+ * TLS or the data cannot be had.
+ */
+const char *tls_channel_binding(const struct conn *c, unsigned char *data,
+    size_t datalen, size_t *len);
+
+/*
  * Append "T key hex\n" for every session cached since the last call
  * (a worker sends these to the daemon). The text is secret: the caller
  * wipes it. Returns the number of lines.
  */
 int tls_cache_export(struct tls_ctx *ctx, struct buf *out);
-/* Add one exported session ("key hex", without "T "); 0 or -1. */
+/*
+ * Add one exported session ("key hex", or "key -" to forget one; without
+ * "T "). A line from another context (before a reload) is ignored.
+ * Returns 0, or -1 for a malformed line.
+ */
 int tls_cache_import(struct tls_ctx *ctx, const char *line);
 
 #endif

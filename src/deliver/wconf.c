@@ -10,11 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <bsd/string.h>
 
+#include "lib/xalloc.h"
+
 #include "conf/config.h"
+#include "conf/map_text.h"
 #include "conf/maps.h"
+#include "deliver/sasl.h"
 #include "deliver/worker.h"
 #include "lib/log.h"
 
@@ -91,6 +96,71 @@ tls_build(struct worker_cfg *wc, const struct config *cf, char *err,
 	return 0;
 }
 
+/*
+ * Refuse password tables that other users can read: each file named in
+ * the parameter (texthash:, and the compiled types' .db files later).
+ * Returns 0, or -1 with err saying which chmod fixes it.
+ */
+static int
+secret_files_private(const char *value, char *err, size_t errlen)
+{
+	char *copy = xstrdup(value), *p = copy, *item, *path;
+	struct stat st;
+	int rc = 0;
+
+	while (rc == 0 && (item = map_text_token(&p)) != NULL) {
+		if (strncmp(item, "texthash:", 9) != 0)
+			continue;
+		path = item + 9;
+		if (stat(path, &st) == 0 && (st.st_mode & S_IROTH)) {
+			snprintf(err, errlen, "smtp_sasl_password_maps: %s is "
+			    "readable by every user (mode %04o) and holds "
+			    "passwords; fix it with: chmod o-rwx %s", path,
+			    (unsigned)(st.st_mode & 07777), path);
+			rc = -1;
+		}
+	}
+	explicit_bzero(copy, strlen(value));
+	free(copy);
+	return rc;
+}
+
+/* The SASL settings and password table; 0 or -1 with err. */
+static int
+sasl_build(struct worker_cfg *wc, const struct config *cf, char *err,
+    size_t errlen)
+{
+	char why[512];
+
+	wc->sasl = conf_bool(cf, "smtp_sasl_auth_enable");
+	wc->sender_auth = conf_bool(cf, "smtp_sender_dependent_authentication");
+	wc->auth.mech_filter = conf_str(cf, "smtp_sasl_mechanism_filter");
+	if (sasl_secopts_parse(conf_str(cf, "smtp_sasl_security_options"),
+	    &wc->auth.secflags, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "smtp_sasl_security_options: %s", why);
+		return -1;
+	}
+	if (sasl_secopts_parse(conf_str(cf, "smtp_sasl_tls_security_options"),
+	    &wc->auth.tls_secflags, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "smtp_sasl_tls_security_options: %s", why);
+		return -1;
+	}
+	if (!wc->sasl)
+		return 0;
+	if (secret_files_private(conf_str(cf, "smtp_sasl_password_maps"),
+	    err, errlen) < 0)
+		return -1;
+	wc->sasl_maps = maps_open("smtp_sasl_password_maps",
+	    conf_str(cf, "smtp_sasl_password_maps"), why, sizeof(why));
+	if (wc->sasl_maps == NULL) {
+		strlcpy(err, why, errlen);
+		return -1;
+	}
+	maps_set_cache_time(wc->sasl_maps,
+	    (int)conf_time(cf, "smtp_sasl_password_cache_time"));
+	return 0;
+}
+
 /* Build wc from main.cf (see worker.h). */
 int
 worker_cfg_build(struct worker_cfg *wc, const struct config *cf,
@@ -106,7 +176,8 @@ worker_cfg_build(struct worker_cfg *wc, const struct config *cf,
 	wc->pol.bounce_lifetime = conf_time(cf, "bounce_queue_lifetime");
 	if (active_dir != NULL)
 		strlcpy(wc->active_dir, active_dir, sizeof(wc->active_dir));
-	if (tls_build(wc, cf, err, errlen) < 0) {
+	if (tls_build(wc, cf, err, errlen) < 0 ||
+	    sasl_build(wc, cf, err, errlen) < 0) {
 		worker_cfg_free(wc);
 		return -1;
 	}
@@ -120,17 +191,12 @@ worker_cfg_build(struct worker_cfg *wc, const struct config *cf,
 	} else {
 		wc->relay_ok = 1;
 	}
-	if (wc->why_not[0] == '\0' && conf_bool(cf, "smtp_sasl_auth_enable"))
-		snprintf(wc->why_not, sizeof(wc->why_not), "smtp_sasl_auth_enable "
-		    "= yes, but this version of postern cannot authenticate "
-		    "(SMTP AUTH arrives in a later version); the mail waits "
-		    "in the queue");
 	return 0;
 }
 
 /*
  * Look the relay up in smtp_tls_policy_maps: as written in relayhost,
- * then "[host]:port" (or "host:port"), then the bare host. Returns
+ * then as "[host]:port" (or "host:port") with a numeric port. Returns
  * MAP_FOUND with *value, MAP_NOTFOUND, or MAP_ERROR with err.
  */
 static int
@@ -143,12 +209,13 @@ policy_lookup(struct worker_cfg *wc, const char **value, char *err,
 
 	if ((rc = maps_find(wc->tls_maps, r->text, value, err, errlen)) != 0)
 		return rc;
+	/* The same destination with a numeric port; never the bare host,
+	   which in Postfix means the MX-routed domain of that name. */
 	snprintf(key, sizeof(key), r->mx ? "%s:%s" : "[%s]:%s", r->host,
 	    r->port);
-	if (strcmp(key, r->text) != 0 &&
-	    (rc = maps_find(wc->tls_maps, key, value, err, errlen)) != 0)
-		return rc;
-	return maps_find(wc->tls_maps, r->host, value, err, errlen);
+	if (strcmp(key, r->text) == 0)
+		return MAP_NOTFOUND;
+	return maps_find(wc->tls_maps, key, value, err, errlen);
 }
 
 /* The relay's TLS policy (see worker.h). */
@@ -172,22 +239,95 @@ worker_cfg_policy(struct worker_cfg *wc)
 		    "the TLS policy for %s: %s", wc->relay.text, err);
 		return -1;
 	}
-	if (rc == 0)
-		return 0;
-	if (tls_policy_parse(value, &wc->tlsp, err, sizeof(err)) < 0) {
-		wc->tlsp.level = wc->tls_level;
+	if (rc == MAP_FOUND && tls_policy_parse(value, &wc->tlsp, err,
+	    sizeof(err)) < 0)
+		goto bad;
+	wc->tlsp.from_map = rc == MAP_FOUND;
+	if (tls_policy_check(wc->tls, &wc->tlsp, err, sizeof(err)) < 0)
+		goto bad;
+	return 0;
+bad:
+	tls_policy_free(&wc->tlsp);
+	wc->tlsp.level = wc->tls_level;
+	if (rc == MAP_FOUND)
 		snprintf(wc->why_now, sizeof(wc->why_now), "bad entry for %s in "
 		    "smtp_tls_policy_maps (%s): %s", wc->relay.text,
 		    maps_title(wc->tls_maps), err);
+	else
+		snprintf(wc->why_now, sizeof(wc->why_now), "main.cf's TLS "
+		    "settings for %s cannot work: %s", wc->relay.text, err);
+	return -1;
+}
+
+/* One lookup key; MAP_* result, err filled on MAP_ERROR. */
+static int
+creds_find(struct worker_cfg *wc, const char *key, const char **value,
+    char *err, size_t errlen)
+{
+	if (key == NULL || *key == '\0')
+		return MAP_NOTFOUND;
+	return maps_find(wc->sasl_maps, key, value, err, errlen);
+}
+
+/* The SASL login for sender (see worker.h). */
+int
+worker_cfg_creds(struct worker_cfg *wc, const char *sender,
+    struct job_msg *jm)
+{
+	const struct smtp_relay *r = &wc->relay;
+	const char *value = NULL, *at, *colon, *key = NULL;
+	char err[400];
+	int rc = MAP_NOTFOUND;
+
+	if (!wc->sasl || !wc->relay_ok || wc->sasl_maps == NULL)
+		return 0;
+	if (wc->sender_auth && sender != NULL && *sender != '\0') {
+		rc = creds_find(wc, key = sender, &value, err, sizeof(err));
+		at = strrchr(sender, '@');
+		if (rc == MAP_NOTFOUND && at != NULL)
+			rc = creds_find(wc, key = at, &value, err, sizeof(err));
+	}
+	if (rc == MAP_NOTFOUND)
+		rc = creds_find(wc, key = r->text, &value, err, sizeof(err));
+	if (rc == MAP_NOTFOUND)
+		rc = creds_find(wc, key = r->host, &value, err, sizeof(err));
+	if (rc == MAP_ERROR) {
+		jm->why = xstrdup(err);
 		return -1;
 	}
-	return 0;
+	if (rc == MAP_NOTFOUND)
+		return 0;
+	/* "user:password"; the password may hold colons, the user not. */
+	colon = strchr(value, ':');
+	if (colon == NULL || colon == value) {
+		snprintf(err, sizeof(err), "%s: the entry for %s must be "
+		    "username:password", maps_title(wc->sasl_maps), key);
+		jm->why = xstrdup(err);
+		return -1;
+	}
+	jm->user = xstrndup(value, (size_t)(colon - value));
+	jm->secret = xstrdup(colon + 1);
+	jm->key = xstrdup(key);
+	return 1;
+}
+
+/* Wipe and free a job's credentials. */
+void
+job_msg_clear(struct job_msg *jm)
+{
+	free(jm->user);
+	free_secret(jm->secret);
+	free(jm->why);
+	free(jm->key);
+	jm->user = jm->secret = jm->why = jm->key = NULL;
 }
 
 /* Free what worker_cfg_build made. */
 void
 worker_cfg_free(struct worker_cfg *wc)
 {
+	maps_free(wc->sasl_maps);
+	wc->sasl_maps = NULL;
 	smtp_relay_free(&wc->relay);
 	tls_policy_free(&wc->tlsp);
 	tls_ctx_free(wc->tls);

@@ -25,6 +25,8 @@
 /* Session state carried from one message of the batch to the next. */
 struct wsess {
 	struct smtp_session	*s;
+	const char		*user;		/* the session's SASL login */
+	const char		*secret;
 	int			 down;		/* connecting failed once */
 	struct smtp_result	 down_res;	/* ...and why */
 	char			 down_relay[330]; /* "none", or the peer met */
@@ -84,6 +86,30 @@ local_result(struct smtp_result *r, const char *dsn, const char *text)
 	strlcpy(r->text, text, sizeof(r->text));
 }
 
+/* 1 when the open (or failed) session used jm's SASL login. */
+static int
+same_login(const struct wsess *ws, const struct job_msg *jm)
+{
+	if ((ws->user == NULL) != (jm->user == NULL))
+		return 0;
+	if (ws->user == NULL)
+		return 1;
+	return strcmp(ws->user, jm->user) == 0 &&
+	    strcmp(ws->secret, jm->secret) == 0;
+}
+
+/* Tell the parent the relay refused the login found under key. */
+static void
+forget_login(int fd, const char *key)
+{
+	struct buf b = BUF_INIT;
+
+	buf_addf(&b, "A %s\n", key);
+	if (fs_write_all(fd, b.data, b.len) < 0)
+		fatal("cannot report to the queue manager");
+	buf_free(&b);
+}
+
 /* Hand TLS sessions made since the last call to the parent. */
 static void
 send_sessions(const struct worker_cfg *wc, int fd)
@@ -105,14 +131,20 @@ out:
  */
 static struct smtp_session *
 session_open(const struct worker_cfg *wc, struct wsess *ws,
-    struct smtp_result *res)
+    const struct job_msg *jm, struct smtp_result *res)
 {
 	struct smtp_report rep;
 	struct smtp_opts o = wc->opts;
+	struct smtp_auth a = wc->auth;
 	struct smtp_session *s;
 
 	memset(&rep, 0, sizeof(rep));
 	o.report = &rep;
+	a.user = jm->user;
+	a.secret = jm->secret;
+	o.auth = jm->user != NULL ? &a : NULL;
+	ws->user = jm->user;
+	ws->secret = jm->secret;
 	if ((s = smtp_open(&wc->relay, &o, res)) != NULL)
 		return s;
 	ws->down = 1;
@@ -161,11 +193,19 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 		goto out;
 	res = xcalloc(n, sizeof(*res));
 
+	/* Another SASL login needs another session. */
+	if (!same_login(ws, jm)) {
+		if (ws->s != NULL)
+			smtp_close(ws->s);
+		ws->s = NULL;
+		ws->down = 0;
+	}
 	/* Reasons to send nothing at all: the same for every recipient. */
-	if (wc->why_not[0] || wc->why_now[0] || ws->down) {
-		if (wc->why_not[0] || wc->why_now[0])
+	if (wc->why_not[0] || wc->why_now[0] || jm->why || ws->down) {
+		if (wc->why_not[0] || wc->why_now[0] || jm->why)
 			local_result(&one, "4.3.5", wc->why_not[0] ?
-			    wc->why_not : wc->why_now);
+			    wc->why_not : wc->why_now[0] ? wc->why_now :
+			    jm->why);
 		else
 			one = ws->down_res;
 		for (size_t i = 0; i < n; i++)
@@ -177,8 +217,10 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	   transaction itself), so no RSET round trip between messages. */
 	t0 = now_real();
 	if (ws->s == NULL) {
-		ws->s = session_open(wc, ws, &one);
+		ws->s = session_open(wc, ws, jm, &one);
 		if (ws->s == NULL) {
+			if (jm->key != NULL && one.auth)
+				forget_login(fd, jm->key);
 			conn_s = now_real() - t0;
 			for (size_t i = 0; i < n; i++)
 				finish_rcpt(wc, fd, jm, &env, idx[i], &one,

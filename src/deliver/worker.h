@@ -6,10 +6,13 @@
  * Postfix-format line per recipient attempt, and reports each result on a
  * pipe. Workers report; only the parent changes the spool.
  *
- * Protocol, one line each (lines are shorter than PIPE_BUF, so each write
- * is atomic):
+ * Protocol, one line each (only this worker writes its pipe):
  *   R QID IDX VERDICT DSN TEXT    recipient IDX: S(ent), D(eferred), B(ounced)
  *   M QID                         every recipient of QID has been reported
+ *   T KEY HEX                     a TLS session to resume (tls.h)
+ *   A KEY                         the relay refused the login that
+ *                                 smtp_sasl_password_maps gave for KEY:
+ *                                 forget any cached answer
  */
 #ifndef POSTERN_WORKER_H
 #define POSTERN_WORKER_H
@@ -22,6 +25,7 @@
 #include "spool/spool.h"
 
 struct config;
+struct job_msg;
 struct maps;
 
 /* What a worker needs to know, built by the parent from main.cf. */
@@ -37,6 +41,10 @@ struct worker_cfg {
 	struct maps		*tls_maps;	/* smtp_tls_policy_maps */
 	enum tls_level		 tls_level;	/* smtp_tls_security_level */
 	struct tls_policy	 tlsp;		/* the relay's, by worker_cfg_policy */
+	int			 sasl;		/* smtp_sasl_auth_enable */
+	int			 sender_auth;	/* ..._sender_dependent_authentication */
+	struct maps		*sasl_maps;	/* smtp_sasl_password_maps */
+	struct smtp_auth	 auth;		/* filter and security options */
 };
 
 /*
@@ -54,6 +62,19 @@ int worker_cfg_build(struct worker_cfg *wc, const struct config *cf,
  * wc->why_now (a lookup error or a bad entry: the batch waits).
  */
 int worker_cfg_policy(struct worker_cfg *wc);
+/*
+ * The SASL login for a message from sender to the relay, looked up in
+ * smtp_sasl_password_maps in Postfix's order: with
+ * smtp_sender_dependent_authentication the sender, then its "@domain";
+ * then the relay as written, then its bare host. Fills jm->user and
+ * jm->secret (the value "user:password", split at the first colon), or
+ * jm->why on a lookup error or a bad entry. Returns 1 found, 0 not found
+ * (no AUTH), -1 error.
+ */
+int worker_cfg_creds(struct worker_cfg *wc, const char *sender,
+    struct job_msg *jm);
+/* Wipe and free what worker_cfg_creds put in jm. */
+void job_msg_clear(struct job_msg *jm);
 /* Free what worker_cfg_build made. */
 void worker_cfg_free(struct worker_cfg *wc);
 
@@ -62,6 +83,10 @@ struct job_msg {
 	char			 qid[QID_MAX];
 	double			 active_time;	/* entered active/ */
 	const struct qstate	*st;		/* who still needs it */
+	char			*user;		/* SASL login, or NULL */
+	char			*secret;	/* ...its password (wiped) */
+	char			*why;		/* reason to defer it, or NULL */
+	char			*key;		/* the table key that gave them */
 };
 
 /* One parsed result line. */

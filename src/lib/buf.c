@@ -87,6 +87,15 @@ buf_consume(struct buf *b, size_t n)
 	b->data[b->len] = '\0';
 }
 
+/* Empty and wipe, keep the memory. */
+void
+buf_wipe(struct buf *b)
+{
+	if (b->data != NULL)
+		explicit_bzero(b->data, b->cap);
+	b->len = 0;
+}
+
 /* Empty the buffer, keep its memory. */
 void
 buf_reset(struct buf *b)

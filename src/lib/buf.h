@@ -33,6 +33,8 @@ void buf_addf(struct buf *b, const char *fmt, ...)
 void buf_consume(struct buf *b, size_t n);
 /* Empty the buffer, keep the memory. */
 void buf_reset(struct buf *b);
+/* Empty the buffer and wipe its memory (it held a secret); keep it. */
+void buf_wipe(struct buf *b);
 /* Free the memory; wipe it first (the buffer may have held a secret). */
 void buf_free(struct buf *b);
 /* Take ownership of the data as a string; the buffer becomes empty. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <bsd/stdlib.h>
+#include <bsd/string.h>
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -84,4 +85,14 @@ xasprintf(const char *fmt, ...)
 	if (n < 0)
 		fatalx("out of memory formatting a string");
 	return p;
+}
+
+/* Wipe and free a secret string. */
+void
+free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
 }

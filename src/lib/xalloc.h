@@ -21,5 +21,7 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Format into a fresh string or die. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Wipe a string that held a secret, then free it; NULL is fine. */
+void free_secret(char *s);
 
 #endif

@@ -522,3 +522,59 @@ def tls_certs(tmp_path_factory):
     session: .ca, .good, .unknown_ca, .expired, .wrong_name, .client..."""
     from tlscerts import make_certs
     return make_certs(str(tmp_path_factory.mktemp("tlscerts")))
+
+
+# ---- SMTP AUTH: a real Dovecot submission server ----------------------
+#
+# test/integ/dovecot.py runs a private Dovecot (dovecot-core and
+# dovecot-submissiond, installed by scripts/install-deps) on 127.0.0.1 in
+# front of a test smarthost: SCRAM-SHA-1 and SCRAM-SHA-256 checked by an
+# independent server implementation. The test smarthost itself offers
+# AUTH with smarthost_factory(auth={user: secret}, ...) (see
+# test/smarthost.py: PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER, and
+# SCRAM-* with -PLUS run by Cyrus SASL).
+
+DOVECOT_USERS = {"alice": "dovecot-pw-Alice1", "bob": "dovecot-pw-Bob2"}
+
+
+@pytest.fixture
+def dovecot_factory(tls_certs, smarthost_factory, request):
+    """make(users=None, relay=None, **options) -> a started Dovecot
+    (test/integ/dovecot.py) serving tls_certs.good for localhost, users
+    (default DOVECOT_USERS) and relaying to relay (default: a new
+    smarthost_factory() smarthost). options: mechanisms=, scheme=. All are
+    stopped at the end; a failed test shows their logs. Fails (never
+    skips) when Dovecot is not installed."""
+    from dovecot import Dovecot, missing
+    why = missing()
+    if why:
+        pytest.fail("%s; run scripts/install-deps as root" % why,
+                    pytrace=False)
+    made = []
+
+    def make(users=None, relay=None, **options):
+        if relay is None:
+            relay = smarthost_factory()
+        dv = Dovecot(relay, tls_certs.good.cert, tls_certs.good.key,
+                     DOVECOT_USERS if users is None else users, **options)
+        made.append(dv)
+        return dv.start()
+    try:
+        yield make
+    finally:
+        for dv in made:
+            dv.stop()
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            for dv in made:
+                sys.stderr.write("\n--- dovecot log (%s) ---\n%s\n" % (
+                    request.node.name, dv.log_text()[-6000:]))
+
+
+@pytest.fixture
+def dovecot(dovecot_factory):
+    """A started Dovecot: .port (STARTTLS), .tls_port (implicit TLS),
+    .users {user: password}, .relay (the Smarthost it relays to),
+    .mechanisms (PLAIN LOGIN SCRAM-SHA-1 SCRAM-SHA-256), .log_text(),
+    .logins(), .failures(), .relayed(), .auth_of(msg)."""
+    return dovecot_factory()

@@ -31,6 +31,7 @@ has one):
 import os
 import re
 import ssl
+import time
 import uuid
 
 import pytest
@@ -604,7 +605,7 @@ def test_check_configuration_errors(tls_sandbox):
     sb.write_config(relayhost=sb.relay,
                     smtp_tls_policy_maps="inline:{ {%s = strict} }" % sb.relay)
     rc, out = check(sb)
-    assert rc == EX_UNAVAILABLE, out
+    assert rc == EX_CONFIG, out
     assert "unknown TLS security level \"strict\"" in field(out, "result")
 
 
@@ -617,3 +618,55 @@ def test_daemon_refuses_bad_tls_settings(tls_sandbox):
     assert p.wait(30) == EX_CONFIG
     assert "smtp_tls_mandatory_protocols" in sb.log_text()
     sb.daemon = None
+
+
+# ---- regressions found in review ---------------------------------------
+
+def test_resumed_session_is_checked_again(tls_sandbox):
+    """A session accepted under "verify match=other.example" must not
+    carry a certificate for other.example past a policy that expects
+    localhost: names are matched on every connection, resumed or not."""
+    sb = tls_sandbox("wrong_name", "verify")
+    path = os.path.join(sb.confdir, "tls_policy")
+    with open(path, "w") as f:
+        f.write("%s verify match=other.example\n" % sb.relay)
+    sb.write_config(smtp_tls_policy_maps="texthash:" + path)
+    sb.start_daemon()
+    delivered(sb, send(sb, "first@example.com"), "first@example.com")
+    # Tighten the policy: the table is re-read without a reload, once
+    # its file is seen to change (a stat at most once a second).
+    with open(path, "w") as f:
+        f.write("%s verify\n" % sb.relay)
+    time.sleep(1.1)
+    marker = send(sb, "second@example.com")
+    deferred(sb, "wrong_name", "second@example.com")
+    sh = sb.smarthost
+    assert len(sh.messages) == 1, sh.messages
+    assert not any(marker.encode() in w for _, w in sh.transcripts)
+
+
+def test_session_cache_timeout_zero_disables_reuse(tls_sandbox):
+    """smtp_tls_session_cache_timeout = 0: every connection does a full
+    handshake."""
+    sb = tls_sandbox("good", "verify", smtp_tls_session_cache_timeout="0")
+    sb.start_daemon()
+    delivered(sb, send(sb, "first@example.com"), "first@example.com")
+    m2 = delivered(sb, send(sb, "second@example.com"), "second@example.com")
+    assert sb.smarthost.connections == 2
+    assert m2.tls["session_reused"] is False, m2.tls
+
+
+@pytest.mark.parametrize("entry", ["may protocols=TLSv9",
+                                   "may protocols=TLSv1.2 protocols=TLSv1.3",
+                                   "fingerprint"])
+def test_bad_policy_entry_defers_before_connecting(tls_sandbox, entry):
+    """An entry that cannot work defers the mail with the reason, and no
+    connection is made: it never turns into clear text at level may."""
+    sb = tls_sandbox("good", "none")
+    sb.write_config(smtp_tls_policy_maps=policy_map(sb, "texthash", entry))
+    sb.start_daemon()
+    send(sb)
+    line = sb.wait_log(status_re(RCPT, "deferred"))[0]
+    assert "bad entry for %s in smtp_tls_policy_maps" % sb.relay in line
+    assert sb.smarthost.connections == 0
+    assert sb.smarthost.messages == []
