@@ -134,12 +134,11 @@ advise(const struct smtp_report *rep, const struct smtp_result *res)
 	else if (t->active && t->name_checked && !t->name_ok)
 		h = "write the name the certificate is for in relayhost, or "
 		    "list it with match= in smtp_tls_policy_maps";
-	else if (strstr(res->text, "SASL authentication failed; server") !=
-	    NULL)
+	else if (res->auth)
 		h = "the server refused the login: check the user name and "
 		    "password in smtp_sasl_password_maps (for a token, that "
 		    "it has not expired)";
-	else if (strstr(res->text, "SASL authentication failed") != NULL)
+	else if (rep->auth_offered[0] != '\0' && !rep->auth_tried)
 		h = "adjust smtp_sasl_mechanism_filter or the SASL security "
 		    "options (plain-text logins over TLS need "
 		    "smtp_sasl_tls_security_options = noanonymous)";

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_util.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,13 +288,9 @@ test_defaults_load(void **state)
 static char *
 make_confdir(const char *text)
 {
-	char tmpl[] = "/tmp/test_config.XXXXXX", path[300];
-	char *dir = mkdtemp(tmpl);
+	char path[300], *dir = unit_tmpdir("config");
 	FILE *f;
 
-	assert_non_null(dir);
-	dir = strdup(dir);
-	assert_non_null(dir);
 	if (text != NULL) {
 		snprintf(path, sizeof(path), "%s/main.cf", dir);
 		f = fopen(path, "w");
@@ -320,22 +318,12 @@ static struct config *
 load_text(const char *text, char *err, size_t errlen, struct buf *logged)
 {
 	char *dir = make_confdir(text);
-	char logpath[] = "/tmp/test_config_log.XXXXXX", chunk[512];
-	int logfd = mkstemp(logpath), saved = dup(2);
+	struct unit_stderr cap;
 	struct config *cf;
-	ssize_t n;
 
-	assert_true(logfd >= 0 && saved >= 0);
-	assert_int_equal(dup2(logfd, 2), 2);
+	unit_stderr_begin(&cap);
 	cf = config_load(dir, err, errlen);
-	assert_int_equal(dup2(saved, 2), 2);
-	close(saved);
-	lseek(logfd, 0, SEEK_SET);
-	while ((n = read(logfd, chunk, sizeof(chunk))) > 0)
-		buf_add(logged, chunk, (size_t)n);
-	buf_adds(logged, "");
-	close(logfd);
-	unlink(logpath);
+	unit_stderr_end(&cap, logged);
 	remove_confdir(dir);
 	return cf;
 }

@@ -14,10 +14,12 @@
 
 #include <cmocka.h>
 
+#include "unit_util.h"
+
 #include "conf/map_exec.h"
 #include "conf/maps.h"
 
-static char dir[] = "/tmp/postern-exec-XXXXXX";
+static char *dir;	/* the scratch directory */
 
 /* Write an executable shell script; returns its path (static). */
 static const char *
@@ -53,7 +55,8 @@ static int
 setup(void **state)
 {
 	(void)state;
-	return mkdtemp(dir) == NULL ? -1 : 0;
+	dir = unit_tmpdir("exec");
+	return 0;
 }
 
 static int
@@ -63,6 +66,7 @@ teardown(void **state)
 
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	free(dir);
 	return system(cmd);
 }
 

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_util.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -482,12 +484,7 @@ test_inline_static_find(void **state)
 static char *
 make_dir(void)
 {
-	char tmpl[] = "/tmp/test_maps.XXXXXX", *dir = mkdtemp(tmpl);
-
-	assert_non_null(dir);
-	dir = strdup(dir);
-	assert_non_null(dir);
-	return dir;
+	return unit_tmpdir("maps");
 }
 
 /* dir/name as a fresh string. */
@@ -783,22 +780,12 @@ test_file_too_large(void **state)
 static struct maps *
 open_logged(const char *value, struct buf *logged, char *err, size_t errlen)
 {
-	char logpath[] = "/tmp/test_maps_log.XXXXXX", chunk[512];
-	int logfd = mkstemp(logpath), saved = dup(2);
+	struct unit_stderr cap;
 	struct maps *m;
-	ssize_t n;
 
-	assert_true(logfd >= 0 && saved >= 0);
-	assert_int_equal(dup2(logfd, 2), 2);
+	unit_stderr_begin(&cap);
 	m = maps_open("p", value, err, errlen);
-	assert_int_equal(dup2(saved, 2), 2);
-	close(saved);
-	lseek(logfd, 0, SEEK_SET);
-	while ((n = read(logfd, chunk, sizeof(chunk))) > 0)
-		buf_add(logged, chunk, (size_t)n);
-	buf_adds(logged, "");
-	close(logfd);
-	unlink(logpath);
+	unit_stderr_end(&cap, logged);
 	return m;
 }
 

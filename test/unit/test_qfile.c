@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_util.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -245,13 +247,12 @@ count_entries(const char *path)
 static void
 test_spool_commit(void **state)
 {
-	char dir[] = "/tmp/test_qfile.XXXXXX", path[PATH_BUF + 64], err[256];
+	char path[PATH_BUF + 64], err[256], *dir = unit_tmpdir("qfile");
 	struct spool_new sn;
 	struct stat st;
 	struct buf got = BUF_INIT;
 	mode_t old = umask(077);
 
-	assert_non_null(mkdtemp(dir));
 	assert_int_equal(spool_create(dir, err, sizeof(err)), 0);
 	umask(old);
 	/* Modes are exact despite the umask, and a second run is harmless. */
@@ -280,6 +281,7 @@ test_spool_commit(void **state)
 	assert_int_equal(count_entries(path), 0);
 	buf_free(&got);
 	(void)!system((snprintf(path, sizeof(path), "rm -rf %s", dir), path));
+	free(dir);
 }
 
 static void
@@ -298,11 +300,10 @@ test_spool_missing(void **state)
 static void
 test_spool_noreplace(void **state)
 {
-	char dir[] = "/tmp/test_qfile.XXXXXX", path[PATH_BUF + 64], err[256];
+	char path[PATH_BUF + 64], err[256], *dir = unit_tmpdir("qfile");
 	struct spool_new sn;
 	FILE *f;
 
-	assert_non_null(mkdtemp(dir));
 	assert_int_equal(spool_create(dir, err, sizeof(err)), 0);
 	assert_int_equal(spool_new_open(dir, &sn, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/%s", sn.newdir, sn.qid);
@@ -314,6 +315,7 @@ test_spool_noreplace(void **state)
 	snprintf(path, sizeof(path), "%s/incoming/tmp", dir);
 	assert_int_equal(count_entries(path), 0);
 	(void)!system((snprintf(path, sizeof(path), "rm -rf %s", dir), path));
+	free(dir);
 }
 
 int

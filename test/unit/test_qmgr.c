@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "unit_util.h"
+
 #include "deliver/qmgr.h"
 #include "deliver/worker.h"
 #include "lib/fsio.h"
@@ -27,12 +29,10 @@
 static char *
 scratch_spool(void)
 {
-	char tmpl[] = "/tmp/postern-qmgr-XXXXXX", err[256];
-	char *dir = mkdtemp(tmpl);
+	char err[256], *dir = unit_tmpdir("qmgr");
 
-	assert_non_null(dir);
 	assert_int_equal(spool_create(dir, err, sizeof(err)), 0);
-	return strdup(dir);
+	return dir;
 }
 
 /* Remove the scratch spool. */
