@@ -7,7 +7,7 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Each program links only what it needs: sendmail links libc and libbsd;
-# posternd and postern add OpenSSL and libgsasl.
+# posternd and postern add OpenSSL, libgsasl, GDBM and libresolv.
 
 PREFIX	?= /usr/local
 SBINDIR	?= $(PREFIX)/sbin
@@ -30,8 +30,9 @@ LIB_SRC	= $(sort $(wildcard src/lib/*.c src/conf/*.c src/spool/*.c \
 CMD_SRC	= src/cmd/sendmail.c src/cmd/posternd.c src/cmd/postern.c
 
 SENDMAIL_LIBS = -lbsd
-DAEMON_LIBS = -lgsasl -lssl -lcrypto -lbsd
-ADMIN_LIBS = -lgsasl -lssl -lcrypto -lbsd
+# GDBM: hash: and btree: tables; libresolv: MX lookups (part of libc6).
+DAEMON_LIBS = -lgsasl -lssl -lcrypto -lgdbm -lresolv -lbsd
+ADMIN_LIBS = -lgsasl -lssl -lcrypto -lgdbm -lresolv -lbsd
 
 # ---- release build --------------------------------------------------------
 B	= build
@@ -83,8 +84,8 @@ $(T)/postern: $(T)/cmd/postern.o $(T)/libpostern.a
 
 $(T)/unit/%: test/unit/%.c $(T)/libpostern.a
 	@mkdir -p $(dir $@)
-	$(CC) $(T_CFLAGS) -Itest/unit -o $@ $< $(T)/libpostern.a -lcmocka -lgsasl \
-		-lssl -lcrypto -lbsd
+	$(CC) $(T_CFLAGS) -Itest/unit -o $@ $< $(T)/libpostern.a -lcmocka \
+		$(ADMIN_LIBS)
 
 # ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECS=600` for a long run) --------
 FUZZ_SRC = $(sort $(wildcard test/fuzz/fuzz_*.c))
@@ -96,7 +97,7 @@ $(T)/fuzz/%: test/fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
 		-DPOSTERN_SYSCONFDIR='"$(SYSCONFDIR)"' -DPOSTERN_SPOOLDIR='"$(SPOOLDIR)"' \
-		-o $@ $< $(LIB_SRC) -lgsasl -lssl -lcrypto -lbsd
+		-o $@ $< $(LIB_SRC) $(ADMIN_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \

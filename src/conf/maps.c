@@ -26,6 +26,8 @@
 
 #define MT_POSTMAP	0x01	/* postmap(1) builds it from a texthash source */
 #define MT_HIDE		0x02	/* the name is content: show "type:{...}" */
+#define MT_PATTERN	0x04	/* matches patterns (regexp:): gets the key
+				   as given, and no partial-key lookups */
 
 /* Every Postfix table type (postconf -m, DATABASE_README), by name. */
 static const struct map_type {
@@ -72,6 +74,7 @@ struct map {
 	char			*show;	/* for messages: "texthash:/etc/x" */
 	const struct map_ops	*ops;
 	void			*state;
+	int			 pattern;	/* MT_PATTERN */
 };
 
 struct maps {
@@ -151,6 +154,7 @@ maps_add(struct maps *m, char *item, int idx, char *err, size_t errlen)
 	}
 	m->map = xreallocarray(m->map, m->n + 1, sizeof(*m->map));
 	mp = &m->map[m->n];
+	mp->pattern = (mt->flags & MT_PATTERN) != 0;
 	mp->show = (mt->flags & MT_HIDE) ? xasprintf("%s:{...}", mt->name) :
 	    xstrdup(item);
 	title = xasprintf("%s: %s", m->param, mp->show);
@@ -191,10 +195,10 @@ maps_open(const char *param, const char *value, char *err, size_t errlen)
 	return m;
 }
 
-/* Search the tables in order. */
-int
-maps_find(struct maps *m, const char *key, const char **value, char *err,
-    size_t errlen)
+/* Search the tables in order; fixed: skip pattern tables. */
+static int
+find(struct maps *m, const char *key, int fixed, const char **value,
+    char *err, size_t errlen)
 {
 	char e[512];
 	int rc;
@@ -207,8 +211,11 @@ maps_find(struct maps *m, const char *key, const char **value, char *err,
 	buf_adds(&m->key, key);
 	map_fold(m->key.data);
 	for (size_t i = 0; i < m->n; i++) {
-		rc = m->map[i].ops->find(m->map[i].state, m->key.data, value,
-		    e, sizeof(e));
+		if (fixed && m->map[i].pattern)
+			continue;
+		/* Patterns decide about case themselves (regexp's "i"). */
+		rc = m->map[i].ops->find(m->map[i].state, m->map[i].pattern ?
+		    key : m->key.data, value, e, sizeof(e));
 		if (rc == MAP_ERROR) {
 			*value = NULL;
 			snprintf(err, errlen, "%s: %s: %s", m->param,
@@ -220,6 +227,22 @@ maps_find(struct maps *m, const char *key, const char **value, char *err,
 	}
 	*value = NULL;
 	return MAP_NOTFOUND;
+}
+
+/* Search every table in order. */
+int
+maps_find(struct maps *m, const char *key, const char **value, char *err,
+    size_t errlen)
+{
+	return find(m, key, 0, value, err, errlen);
+}
+
+/* Search the tables that take fixed keys. */
+int
+maps_find_fixed(struct maps *m, const char *key, const char **value,
+    char *err, size_t errlen)
+{
+	return find(m, key, 1, value, err, errlen);
 }
 
 /* Let every file table stat at the next lookup. */

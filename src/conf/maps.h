@@ -42,12 +42,21 @@ struct maps *maps_open(const char *param, const char *value, char *err,
  * MAP_NOTFOUND, or MAP_ERROR with a message in err naming the parameter
  * and the table; the search stops at the first error, as in Postfix.
  * Keys are folded to lower case (ASCII), as Postfix does for these
- * table types; an empty key is not found. A texthash file is checked
+ * table types, except for pattern tables (regexp:), which get the key as
+ * given and decide about case themselves; an empty key is not found. A texthash file is checked
  * for changes (stat) at most once a second and read again when its
  * inode, size, mtime or ctime differ; a re-read that fails makes every
  * lookup in it an error until the file is fixed.
  */
 int maps_find(struct maps *m, const char *key, const char **value,
+    char *err, size_t errlen);
+
+/*
+ * maps_find for a partial key ("user", "@domain", "domain"): pattern
+ * tables (regexp:) are skipped, as Postfix queries them with the whole
+ * key only. Same results and ownership as maps_find.
+ */
+int maps_find_fixed(struct maps *m, const char *key, const char **value,
     char *err, size_t errlen);
 
 /*
@@ -83,7 +92,8 @@ void maps_free(struct maps *m);
  * prefixes the driver's own log lines.
  */
 struct map_ops {
-	/* Look up a key already folded to lower case; MAP_* result. */
+	/* Look up a key, folded to lower case unless the type is a
+	   pattern type (MT_PATTERN in maps.c); MAP_* result. */
 	int	(*find)(void *state, const char *key, const char **value,
 		    char *err, size_t errlen);
 	/* Check for changes at the next find (NULL: nothing to check). */
