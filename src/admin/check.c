@@ -22,11 +22,12 @@
 #include "admin/check.h"
 #include "admin/conf_cmd.h"
 #include "conf/config.h"
+#include "deliver/route.h"
 #include "deliver/smtp.h"
 #include "deliver/worker.h"
 #include "lib/log.h"
 
-#define CHECK_USAGE	"usage: postern check"
+#define CHECK_USAGE	"usage: postern check [-f sender]"
 
 /* One labelled line of the report. */
 static void __attribute__((format(printf, 2, 3)))
@@ -82,14 +83,14 @@ show_cert(const struct tls_info *t)
 
 /* What happened about SMTP AUTH. */
 static void
-show_auth(const struct worker_cfg *wc, const struct smtp_report *rep,
-    const struct job_msg *jm, int found)
+show_auth(const struct worker_cfg *wc, const struct wdest *d,
+    const struct smtp_report *rep, const struct job_login *jm, int found)
 {
 	if (!wc->sasl)
 		return;
 	if (!found) {
 		line("AUTH:", "no login for %s in smtp_sasl_password_maps: "
-		    "mail goes without AUTH", wc->relay.text);
+		    "mail goes without AUTH", d->relay.text);
 		return;
 	}
 	if (rep->auth_offered[0] == '\0') {
@@ -150,42 +151,44 @@ advise(const struct smtp_report *rep, const struct smtp_result *res)
 		line("what to do:", "%s", h);
 }
 
-/* Test one relay; 0 when mail would go, else an exit status. */
+/* Test relay ri of wc's list; 0 when mail would go, else an exit status. */
 static int
-check_relay(struct worker_cfg *wc, const char *source)
+check_relay(struct worker_cfg *wc, size_t ri, const char *source,
+    const char *sender)
 {
+	struct wdest *d = &wc->dest[ri];
 	struct smtp_report rep;
 	struct smtp_result res;
 	struct smtp_session *s;
 	struct smtp_opts o;
 	struct smtp_auth auth;
-	struct job_msg jm;
+	struct job_login jm;
 	int found = 0, rc;
 	const struct tls_info *t = &rep.tls;
 	char buf[300];
 
-	printf("relay %s (%s)\n", wc->relay.text, source);
-	if (worker_cfg_policy(wc) < 0) {
-		line("result:", "FAILED: %s", wc->why_now);
+	printf("relay %s (%s)\n", d->relay.text, source);
+	if (d->why[0]) {
+		line("result:", "FAILED: %s", d->why);
 		return EX_CONFIG;
 	}
-	snprintf(buf, sizeof(buf), "%s%s", tls_level_name(wc->tlsp.level),
+	snprintf(buf, sizeof(buf), "%s%s", tls_level_name(d->tlsp.level),
 	    wc->opts.tls_wrapper ? " (implicit TLS, smtp_tls_wrappermode = yes)" :
-	    wc->tlsp.level == TLS_LEV_NONE ? " (no TLS)" :
-	    tls_level_mandatory(wc->tlsp.level) ? " (STARTTLS required)" :
+	    d->tlsp.level == TLS_LEV_NONE ? " (no TLS)" :
+	    tls_level_mandatory(d->tlsp.level) ? " (STARTTLS required)" :
 	    " (STARTTLS when offered)");
 	line("TLS level:", "%s", buf);
 	memset(&rep, 0, sizeof(rep));
 	memset(&jm, 0, sizeof(jm));
 	o = wc->opts;
-	o.tls_policy = &wc->tlsp;
+	o.tls_policy = &d->tlsp;
 	o.report = &rep;
 	o.tls_loglevel = 0;
 	if (wc->sasl) {
-		found = worker_cfg_creds(wc, NULL, &jm);
+		found = worker_cfg_creds(wc, sender, ri, &jm);
 		if (found < 0) {
 			line("result:", "FAILED: %s", jm.why);
-			job_msg_clear(&jm);
+			job_login_clear(&jm);
 			return EX_CONFIG;
 		}
 		auth = wc->auth;
@@ -193,10 +196,10 @@ check_relay(struct worker_cfg *wc, const char *source)
 		auth.secret = jm.secret;
 		o.auth = found ? &auth : NULL;
 	}
-	s = smtp_open(&wc->relay, &o, &res);
+	s = smtp_open(&d->relay, &o, &res);
 	if (rep.connected) {
 		snprintf(buf, sizeof(buf), "%s port %s", rep.addr,
-		    wc->relay.port);
+		    d->relay.port);
 		line("connected:", "%s", buf);
 	}
 	if (rep.greeting[0])
@@ -214,10 +217,10 @@ check_relay(struct worker_cfg *wc, const char *source)
 		line("TLS:", "%s", "none: the connection is in clear text");
 	if (rep.ehlo[0])
 		line("extensions:", "%s", rep.ehlo);
-	show_auth(wc, &rep, &jm, found);
+	show_auth(wc, d, &rep, &jm, found);
 	if (s != NULL) {
 		snprintf(buf, sizeof(buf), "level %s accepts this relay%s%s%s",
-		    tls_level_name(wc->tlsp.level), t->active ? " (" : "",
+		    tls_level_name(d->tlsp.level), t->active ? " (" : "",
 		    t->active ? t->trust : "", t->active ? " TLS)" : "");
 		line("result:", "OK: %s%s", buf, rep.auth_ok ?
 		    ", and the login succeeded" : "");
@@ -228,24 +231,27 @@ check_relay(struct worker_cfg *wc, const char *source)
 		line("result:", "REFUSED: %s", res.text);
 		advise(&rep, &res);
 	}
-	job_msg_clear(&jm);
+	job_login_clear(&jm);
 	return rc;
 }
 
-/* postern check. */
+/* postern check [-f sender]. */
 int
 check_cmd(int argc, char **argv, const char *confdir)
 {
 	struct worker_cfg wc;
+	struct route rt;
 	struct config *cf;
+	const char *sender = NULL;
 	char err[1024];
-	int rc = 0;
+	int rc = 0, one;
 
-	if (argc > 1) {
+	if (argc == 3 && strcmp(argv[1], "-f") == 0)
+		sender = argv[2];
+	else if (argc > 1) {
 		fprintf(stderr, "%s\n", CHECK_USAGE);
 		return EX_USAGE;
 	}
-	(void)argv;
 	/* A relay that hangs up must not kill us in the middle of a TLS
 	   write (OpenSSL writes with write(2), not send(MSG_NOSIGNAL)). */
 	signal(SIGPIPE, SIG_IGN);
@@ -258,12 +264,26 @@ check_cmd(int argc, char **argv, const char *confdir)
 		config_free(cf);
 		return EX_CONFIG;
 	}
-	if (!wc.relay_ok) {
-		printf("  %-14sFAILED: %s\n", "relayhost:", wc.why_not);
+	/* The relay mail from sender would take (transport_maps aside). */
+	if (route_resolve(&wc.rt, sender ? sender : "", "", &rt, err,
+	    sizeof(err)) < 0) {
+		printf("  %-14sFAILED: %s\n", "route:", err);
 		rc = EX_CONFIG;
 		goto out;
 	}
-	rc = check_relay(&wc, "relayhost");
+	if (rt.kind != RT_RELAY) {
+		printf("  %-14sFAILED: %s\n", "relayhost:", rt.text);
+		rc = EX_CONFIG;
+		goto out;
+	}
+	(void)worker_cfg_dest(&wc, rt.nexthop);
+	for (size_t ri = 0; ri < wc.ndest; ri++) {
+		one = check_relay(&wc, ri, ri ? "smtp_fallback_relay" :
+		    rt.source, sender);
+		/* A working fallback does not excuse the main relay. */
+		if (rc == 0)
+			rc = one;
+	}
 out:
 	fflush(stdout);
 	worker_cfg_free(&wc);

@@ -45,11 +45,14 @@ static const struct param_def table[] = {
 	IGN("mynetworks", "127.0.0.0/8 [::1]/128"),
 	IGN("mynetworks_style", "host"),
 	STR("myorigin", "$myhostname"),
+	STR("propagate_unmatched_extensions", "canonical, virtual"),
 	IGN("proxy_interfaces", ""),
 	STR("queue_directory", POSTERN_SPOOLDIR),
 	TIME("queue_run_delay", "300s", 's', 1, 100 * DAY),
+	STR("recipient_delimiter", ""),
 	IGN("relay_domains", ""),
 	STR("relayhost", ""),
+	STR("sender_dependent_relayhost_maps", ""),
 	STR("setgid_group", "postern"),
 	TIME("smtp_connect_timeout", "30s", 's', 1, 3600),
 	TIME("smtp_data_done_timeout", "600s", 's', 1, 3600),
@@ -57,6 +60,9 @@ static const struct param_def table[] = {
 	TIME("smtp_data_xfer_timeout", "180s", 's', 1, 3600),
 	INT("smtp_destination_concurrency_limit", "$default_destination_concurrency_limit", 1, 1000),
 	IGN("smtp_enforce_tls", "no"),
+	STR("smtp_fallback_relay", ""),
+	STR("smtp_generic_maps", ""),
+	STR("smtp_header_checks", ""),
 	STR("smtp_helo_name", "$myhostname"),
 	TIME("smtp_helo_timeout", "300s", 's', 1, 3600),
 	INT("smtp_line_length_limit", "998", 40, 998),
@@ -97,6 +103,7 @@ static const struct param_def table[] = {
 	BOOL("soft_bounce", "no"),
 	STR("syslog_facility", "mail"),
 	STR("syslog_name", "postern"),
+	STR("transport_maps", ""),
 };
 
 /* Sorted-table comparison for bsearch. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,6 +30,8 @@
 #include "conf/maps.h"
 #include "deliver/loop.h"
 #include "deliver/qmgr.h"
+#include "deliver/route.h"
+#include "spool/qfile.h"
 #include "deliver/worker.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -174,23 +177,31 @@ out:
 	close(fd);
 }
 
+/* One message of a scheduling round: the recipients for one relay. */
+struct pick {
+	struct qmsg	*m;
+	const char	*hop;		/* the relay, as route_resolve gave it */
+	size_t		*idx;		/* the recipients to try there */
+	size_t		 nidx;
+};
+
 /*
  * A batch that got no worker stays due; without a later time the loop
  * would retry the fork at once, forever, burning the CPU of a machine
  * that is already short of processes or descriptors.
  */
 static void
-batch_postpone(struct qmsg **batch, size_t n)
+batch_postpone(struct pick *pk, size_t n)
 {
 	double later = now_real() + FORK_RETRY_SECS;
 
 	for (size_t i = 0; i < n; i++)
-		batch[i]->next_try = later;
+		pk[i].m->next_try = later;
 }
 
-/* Fork a worker for a batch. */
+/* Fork a worker for a batch of messages for one relay. */
 static void
-start_worker(struct daemon *d, struct qmsg **batch, size_t n)
+start_worker(struct daemon *d, struct pick *pk, size_t n)
 {
 	struct job_msg *jobs;
 	int pfd[2];
@@ -198,21 +209,28 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		log_warn("cannot create a pipe for a delivery process");
-		batch_postpone(batch, n);
+		batch_postpone(pk, n);
 		return;
 	}
+	/* The relay and its fallbacks, with policies from tables that
+	   may have changed. */
+	if (worker_cfg_dest(&d->wc, pk[0].hop) < 0)
+		log_warnx("%s", d->wc.dest[0].why);
 	jobs = xcalloc(n, sizeof(*jobs));
 	for (size_t i = 0; i < n; i++) {
-		strlcpy(jobs[i].qid, batch[i]->qid, sizeof(jobs[i].qid));
-		jobs[i].active_time = batch[i]->active_time;
-		jobs[i].st = &batch[i]->st;
+		strlcpy(jobs[i].qid, pk[i].m->qid, sizeof(jobs[i].qid));
+		jobs[i].active_time = pk[i].m->active_time;
+		jobs[i].st = &pk[i].m->st;
+		jobs[i].idx = pk[i].idx;
+		jobs[i].nidx = pk[i].nidx;
+		pk[i].idx = NULL;
 		/* The daemon reads the password table; workers inherit. */
-		if (worker_cfg_creds(&d->wc, batch[i]->sender, &jobs[i]) < 0)
-			log_warnx("%s: %s", jobs[i].qid, jobs[i].why);
+		for (size_t ri = 0; ri < d->wc.ndest; ri++)
+			if (worker_cfg_creds(&d->wc, pk[i].m->sender, ri,
+			    &jobs[i].login[ri]) < 0)
+				log_warnx("%s: %s", jobs[i].qid,
+				    jobs[i].login[ri].why);
 	}
-	/* The relay's TLS policy, from a table that may have changed. */
-	if (worker_cfg_policy(&d->wc) < 0)
-		log_warnx("%s", d->wc.why_now);
 	pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork a delivery process");
@@ -221,7 +239,7 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 		for (size_t i = 0; i < n; i++)
 			job_msg_clear(&jobs[i]);
 		free(jobs);
-		batch_postpone(batch, n);
+		batch_postpone(pk, n);
 		return;
 	}
 	if (pid == 0) {
@@ -235,7 +253,7 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 	free(jobs);
 	set_nonblock(pfd[0]);
 	for (size_t i = 0; i < n; i++)
-		batch[i]->worker = pid;
+		pk[i].m->worker = pid;
 	d->w = xreallocarray(d->w, d->nw + 1, sizeof(*d->w));
 	memset(&d->w[d->nw], 0, sizeof(d->w[d->nw]));
 	d->w[d->nw].pid = pid;
@@ -243,31 +261,164 @@ start_worker(struct daemon *d, struct qmsg **batch, size_t n)
 	d->nw++;
 }
 
-/* Hand due messages to workers, within the concurrency limit. */
+/*
+ * A recipient the daemon settles itself (transport_maps error:,
+ * discard:, retry:, a failed lookup), logged as Postfix's error,
+ * discard and retry services log.
+ */
+static void
+settle_rcpt(struct daemon *d, struct qmsg *m, size_t i, const char *service,
+    int kind, const char *dsn, const char *text)
+{
+	struct smtp_result r;
+	enum verdict v;
+	double now = now_real();
+	char orig[1100] = "";
+
+	memset(&r, 0, sizeof(r));
+	r.kind = kind;
+	strlcpy(r.dsn, dsn, sizeof(r.dsn));
+	strlcpy(r.text, text, sizeof(r.text));
+	v = kind == 2 ? V_SENT : trouble_decide(&d->wc.pol, &r, m->arrival,
+	    now, m->null_sender);
+	if (m->orig[i] != NULL)
+		snprintf(orig, sizeof(orig), ", orig_to=<%s>", m->orig[i]);
+	log_set_ident(service);
+	log_info("%s: to=<%s>%s, relay=none, delay=%.2f, delays=%.2f/0/0/0, "
+	    "dsn=%s, status=%s (%s)", m->qid, m->rcpt[i], orig,
+	    now - m->arrival, now - m->arrival, dsn, verdict_status(v), text);
+	log_set_ident("postern/qmgr");
+	qmgr_rcpt_local(&d->q, m, i, v, dsn, text);
+}
+
+/*
+ * Route m's recipients that need a try: those for the first relay met
+ * go into pk (*hop names it); transport error:/discard:/retry: and
+ * failed lookups are settled here; recipients for other relays wait for
+ * the next round (m->more). Returns 1 when pk holds work, 0 when m was
+ * settled (and may be gone).
+ */
+static int
+route_msg(struct daemon *d, struct qmsg *m, struct pick *pk, char **hop)
+{
+	struct route rt;
+	char err[600];
+
+	memset(pk, 0, sizeof(*pk));
+	pk->m = m;
+	pk->idx = xcalloc(m->st.n + 1, sizeof(*pk->idx));
+	*hop = NULL;
+	for (size_t i = 0; i < m->st.n; i++) {
+		if (m->st.r[i].st != RS_PENDING && m->st.r[i].st != RS_DEFERRED)
+			continue;
+		if (route_resolve(&d->wc.rt, m->sender, m->rcpt[i], &rt, err,
+		    sizeof(err)) < 0) {
+			settle_rcpt(d, m, i, "postern/qmgr", 4, "4.3.0", err);
+			continue;
+		}
+		switch (rt.kind) {
+		case RT_ERROR:
+			settle_rcpt(d, m, i, "postern/error", 5, rt.dsn, rt.text);
+			break;
+		case RT_RETRY:
+			settle_rcpt(d, m, i, strcmp(rt.source, "transport_maps") ?
+			    "postern/qmgr" : "postern/retry", 4, rt.dsn, rt.text);
+			break;
+		case RT_DISCARD:
+			settle_rcpt(d, m, i, "postern/discard", 2, rt.dsn,
+			    rt.text);
+			break;
+		case RT_RELAY:
+			if (*hop == NULL)
+				*hop = xstrdup(rt.nexthop);
+			if (strcasecmp(*hop, rt.nexthop) == 0)
+				pk->idx[pk->nidx++] = i;
+			else
+				m->more = 1;
+			break;
+		}
+	}
+	if (pk->nidx > 0)
+		return 1;
+	free(pk->idx);
+	pk->idx = NULL;
+	free(*hop);
+	*hop = NULL;
+	m->more = 0;
+	qmgr_settle(&d->q, m);
+	return 0;
+}
+
+/* Order picks by relay, then by arrival. */
+static int
+pick_cmp(const void *a, const void *b)
+{
+	const struct pick *x = a, *y = b;
+	int c = strcasecmp(x->hop, y->hop);
+
+	if (c != 0)
+		return c;
+	return (x->m->arrival > y->m->arrival) - (x->m->arrival < y->m->arrival);
+}
+
+/*
+ * Hand due messages to workers, within the concurrency limit: each
+ * worker gets messages for one relay; a relay's share of the free
+ * workers follows its share of the due mail, at least one each.
+ */
 static void
 schedule(struct daemon *d)
 {
-	struct qmsg **due, **act;
-	size_t n, slots, per, na;
+	struct qmsg **due;
+	struct pick *pk;
+	char **hops;
+	size_t n, np = 0, slots, start, end, left, w, per;
 	double now = now_real();
 
 	if (d->nw >= d->maxw)
 		return;
 	slots = d->maxw - d->nw;
 	due = xcalloc(slots * BATCH_MAX, sizeof(*due));
-	act = xcalloc(slots * BATCH_MAX, sizeof(*act));
 	n = qmgr_due(&d->q, now, due, slots * BATCH_MAX);
-	na = 0;
+	pk = xcalloc(n + 1, sizeof(*pk));
+	hops = xcalloc(n + 1, sizeof(*hops));
+	for (size_t i = 0; i < n; i++) {
+		struct qmsg *m = due[i];
+		if (qmgr_activate(&d->q, m) < 0)
+			continue;
+		if (!m->expanded && qmgr_expand(&d->q, m) < 0)
+			continue;
+		if (route_msg(d, m, &pk[np], &hops[np])) {
+			pk[np].hop = hops[np];
+			np++;
+		}
+	}
+	qsort(pk, np, sizeof(*pk), pick_cmp);
+	left = slots;
+	for (start = 0; start < np && left > 0; start = end) {
+		for (end = start + 1; end < np &&
+		    strcasecmp(pk[end].hop, pk[start].hop) == 0; end++)
+			;
+		w = (end - start) * slots / np;
+		if (w == 0)
+			w = 1;
+		if (w > left)
+			w = left;
+		per = (end - start + w - 1) / w;
+		for (size_t i = start; i < end && left > 0; i += per, left--)
+			start_worker(d, pk + i, end - i < per ? end - i : per);
+	}
+	/* Picks without a worker stay due for the next round. */
+	for (size_t i = 0; i < np; i++) {
+		free(pk[i].idx);
+		if (pk[i].m->worker == 0)
+			pk[i].m->more = 0;
+	}
 	for (size_t i = 0; i < n; i++)
-		if (qmgr_activate(&d->q, due[i]) == 0)
-			act[na++] = due[i];
-	per = (na + slots - 1) / (slots ? slots : 1);
-	if (per == 0)
-		per = 1;
-	for (size_t i = 0; i < na; i += per)
-		start_worker(d, act + i, na - i < per ? na - i : per);
+		free(hops[i]);
+	free(hops);
+	free(pk);
 	free(due);
-	free(act);
 }
 
 /* Read a worker's result lines; returns 1 at end of file. */
@@ -444,6 +595,29 @@ shutdown_workers(struct daemon *d)
 	reap();
 }
 
+/* qmgr's alias hook: does env have a local recipient? */
+static int
+alias_local(void *arg, const struct qenv *env)
+{
+	struct daemon *d = arg;
+
+	for (size_t i = 0; i < env->nrcpt; i++)
+		if (router_is_local(&d->wc.rt, env->rcpt[i].addr,
+		    env->rcpt[i].orig))
+			return 1;
+	return 0;
+}
+
+/* qmgr's alias hook: expand. */
+static int
+alias_expand(void *arg, const struct qenv *in, struct qenv *out, char *err,
+    size_t errlen)
+{
+	struct daemon *d = arg;
+
+	return route_expand(&d->wc.rt, in, out, NULL, NULL, err, errlen);
+}
+
 /* The daemon's main loop. */
 int
 loop_run(struct config *cf)
@@ -460,6 +634,9 @@ loop_run(struct config *cf)
 		fatalx("queue_directory path too long");
 	if (daemon_cfg(&d, cf, err, sizeof(err)) < 0)
 		fatalx_status(EX_CONFIG, "%s", err);
+	d.q.alias.local = alias_local;
+	d.q.alias.expand = alias_expand;
+	d.q.alias.arg = &d;
 	signals_setup(&d);
 	d.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (d.ino_fd < 0 || inotify_add_watch(d.ino_fd, d.q.dir[QD_NEW],

@@ -51,6 +51,12 @@ qmgr_init(struct qmgr *q, const char *queue_dir, long long min_backoff,
 static void
 qmsg_free(struct qmsg *m)
 {
+	for (size_t i = 0; m->rcpt != NULL && i < m->st.n; i++) {
+		free(m->rcpt[i]);
+		free(m->orig[i]);
+	}
+	free(m->rcpt);
+	free(m->orig);
 	qstate_free(&m->st);
 	free(m->sender);
 	free(m);
@@ -166,6 +172,19 @@ has_work(const struct qstate *st)
 	return qstate_count(st, RS_PENDING) + qstate_count(st, RS_DEFERRED) > 0;
 }
 
+/* Remember env's recipients in m (m->st.n of them). */
+static void
+keep_rcpts(struct qmsg *m, const struct qenv *env)
+{
+	m->rcpt = xcalloc(env->nrcpt + 1, sizeof(*m->rcpt));
+	m->orig = xcalloc(env->nrcpt + 1, sizeof(*m->orig));
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		m->rcpt[i] = xstrdup(env->rcpt[i].addr);
+		m->orig[i] = env->rcpt[i].orig ? xstrdup(env->rcpt[i].orig) :
+		    NULL;
+	}
+}
+
 /*
  * Load dir/qid into the table. Returns the entry, or NULL when the file
  * is gone or was quarantined. pickup logs the qmgr "from=" line.
@@ -198,6 +217,9 @@ load_msg(struct qmgr *q, enum qdir d, const char *qid, int pickup)
 	m->sender = xstrdup(env.sender);
 	m->active_time = now_real();
 	load_state(q, qid, env.nrcpt, &m->st);
+	keep_rcpts(m, &env);
+	m->expanded = (env.flags & QF_EXPANDED) || q->alias.local == NULL ||
+	    !q->alias.local(q->alias.arg, &env);
 	m->final = !has_work(&m->st);
 	if (d == QD_DEFERRED && m->st.last > 0)
 		m->next_try = sched_next_retry(m->arrival, m->st.last,
@@ -494,8 +516,10 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 		log_warn("%s: cannot write state record", m->qid);
 	}
 	m->final = !has_work(&m->st);
-	m->next_try = sched_next_retry(m->arrival, now, q->min_backoff,
-	    q->max_backoff);
+	/* Recipients routed to another relay are due at once. */
+	m->next_try = m->more ? 0 : sched_next_retry(m->arrival, now,
+	    q->min_backoff, q->max_backoff);
+	m->more = 0;
 	if (m->where != QD_DEFERRED && move_msg(q, m, QD_DEFERRED) < 0)
 		log_warn("%s: cannot move to deferred/", m->qid);
 	if (m->final) {
@@ -507,6 +531,109 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 	}
 out:
 	buf_free(&b);
+}
+
+/* Record an outcome the daemon decided (see qmgr.h). */
+void
+qmgr_rcpt_local(struct qmgr *q, struct qmsg *m, size_t idx, enum verdict v,
+    const char *dsn, const char *text)
+{
+	(void)q;
+	if (idx < m->st.n)
+		qstate_set(&m->st, idx, verdict_to_status(v), dsn, text);
+}
+
+/* Done without a worker (see qmgr.h). */
+void
+qmgr_settle(struct qmgr *q, struct qmsg *m)
+{
+	qmgr_finish(q, m);
+}
+
+/* Alias expansion before the first delivery (see qmgr.h). */
+int
+qmgr_expand(struct qmgr *q, struct qmsg *m)
+{
+	struct buf b = BUF_INIT, nb = BUF_INIT;
+	struct qenv env, out;
+	char path[PATH_BUF + QID_MAX + 2], err[600];
+	size_t off;
+	int rc = 0, changed;
+
+	memset(&env, 0, sizeof(env));
+	memset(&out, 0, sizeof(out));
+	snprintf(path, sizeof(path), "%s/%s", q->dir[m->where], m->qid);
+	if (fs_read_file(path, &b, QFILE_MAX) < 0) {
+		snprintf(err, sizeof(err), "cannot read the queue file: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if (qfile_parse(b.data, b.len, &env, &off, err, sizeof(err)) < 0)
+		goto fail;
+	changed = q->alias.expand(q->alias.arg, &env, &out, err, sizeof(err));
+	if (changed < 0)
+		goto fail;
+	if (changed == 0) {
+		m->expanded = 1;
+		goto out;
+	}
+	/* The expanded list replaces the old one, durably, once. */
+	{
+		struct qrcpt *tmp = env.rcpt;
+		size_t tn = env.nrcpt;
+		env.rcpt = out.rcpt;
+		env.nrcpt = out.nrcpt;
+		out.rcpt = tmp;
+		out.nrcpt = tn;
+	}
+	env.flags |= QF_EXPANDED;
+	if (qfile_format_env(&env, &nb) < 0) {
+		snprintf(err, sizeof(err), "an expanded address holds a line "
+		    "break");
+		goto fail;
+	}
+	buf_add(&nb, b.data + off, env.size);
+	if (fs_replace(q->dir[m->where], m->qid, nb.data, nb.len, 0600) < 0) {
+		snprintf(err, sizeof(err), "cannot rewrite the queue file "
+		    "with the expanded recipients: %s", strerror(errno));
+		goto fail;
+	}
+	log_info("%s: alias_maps: %zu recipient(s) expanded to %zu", m->qid,
+	    out.nrcpt, env.nrcpt);
+	for (size_t i = 0; i < m->st.n; i++) {
+		free(m->rcpt[i]);
+		free(m->orig[i]);
+	}
+	free(m->rcpt);
+	free(m->orig);
+	keep_rcpts(m, &env);
+	{
+		int attempts = m->st.attempts;
+		double last = m->st.last;
+		qstate_free(&m->st);
+		qstate_init(&m->st, env.nrcpt);
+		m->st.attempts = attempts;
+		m->st.last = last;
+	}
+	if (fs_remove(q->dir[QD_STATE], m->qid) < 0 && errno != ENOENT)
+		log_warn("%s: cannot remove the old state record", m->qid);
+	m->expanded = 1;
+	goto out;
+fail:
+	log_warnx("%s: cannot expand aliases: %s; the message waits", m->qid,
+	    err);
+	for (size_t i = 0; i < m->st.n; i++)
+		if (m->st.r[i].st == RS_PENDING || m->st.r[i].st == RS_DEFERRED)
+			qstate_set(&m->st, i, RS_DEFERRED, "4.3.0", err);
+	rc = -1;
+out:
+	qenv_free(&env);
+	qenv_free(&out);
+	buf_free(&b);
+	buf_free(&nb);
+	if (rc < 0)
+		qmgr_finish(q, m);
+	return rc;
 }
 
 /* Apply one worker result. */

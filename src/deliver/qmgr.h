@@ -26,12 +26,31 @@ struct qmsg {
 	int		null_sender;
 	char		*sender;	/* envelope sender, for credentials */
 	int		final;		/* nothing left to try (failed kept) */
+	char		**rcpt;		/* recipient addresses, for routing */
+	char		**orig;		/* ...as submitted (NULL: the same) */
+	int		expanded;	/* alias_maps applied, or not needed */
+	int		more;		/* recipients left for another relay */
 	pid_t		worker;		/* 0 when idle */
 	struct qstate	st;
 };
 
+struct qenv;
+
+/*
+ * Alias expansion, supplied by the daemon: local(arg, env) says whether
+ * env has recipients to expand at all; expand(arg, in, out, err) is
+ * route_expand (1 changed, 0 not, -1 error).
+ */
+struct qmgr_alias {
+	int	(*local)(void *arg, const struct qenv *env);
+	int	(*expand)(void *arg, const struct qenv *in, struct qenv *out,
+		    char *err, size_t errlen);
+	void	*arg;
+};
+
 struct qmgr {
 	char		  dir[QD_COUNT][PATH_BUF];
+	struct qmgr_alias alias;
 	struct qmsg	**m;
 	size_t		  n;
 	size_t		  cap;
@@ -62,6 +81,26 @@ void qmgr_flush(struct qmgr *q);
 size_t qmgr_due(struct qmgr *q, double now, struct qmsg **out, size_t max);
 /* Move a due deferred message to active/ before delivery; 0 or -1. */
 int qmgr_activate(struct qmgr *q, struct qmsg *m);
+/*
+ * Expand m's local recipients through the alias hooks, once, before its
+ * first delivery: a changed list replaces the queue file's (flags
+ * expanded; write-temp and rename) and starts a fresh state record.
+ * Returns 0, or -1 when a table could not be read: every recipient is
+ * then deferred with the reason and m is settled (it may be gone).
+ */
+int qmgr_expand(struct qmgr *q, struct qmsg *m);
+/*
+ * Record the outcome of recipient idx that the daemon decided itself
+ * (transport_maps error:, discard:, retry:, a failed lookup).
+ */
+void qmgr_rcpt_local(struct qmgr *q, struct qmsg *m, size_t idx,
+    enum verdict v, const char *dsn, const char *text);
+/*
+ * The daemon is done with m without a worker: record the attempt as
+ * after a delivery (state record, deferred/, removal when all are done).
+ * m may be freed.
+ */
+void qmgr_settle(struct qmgr *q, struct qmsg *m);
 /* Apply one worker result line from worker pid. */
 void qmgr_result(struct qmgr *q, const struct wresult *r, pid_t pid);
 /* Every message still held by worker pid is finished (worker exited). */

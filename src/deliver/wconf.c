@@ -10,11 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <bsd/string.h>
-
-#include "lib/xalloc.h"
 
 #include "conf/config.h"
 #include "conf/map_text.h"
@@ -22,6 +21,7 @@
 #include "deliver/sasl.h"
 #include "deliver/worker.h"
 #include "lib/log.h"
+#include "lib/xalloc.h"
 
 /* The TLS settings of main.cf. */
 static void
@@ -161,14 +161,20 @@ sasl_build(struct worker_cfg *wc, const struct config *cf, char *err,
 	return 0;
 }
 
+/* A table parameter; 0 or -1 with err. */
+static int
+open_maps(struct maps **m, const struct config *cf, const char *param,
+    char *err, size_t errlen)
+{
+	*m = maps_open(param, conf_str(cf, param), err, errlen);
+	return *m == NULL ? -1 : 0;
+}
+
 /* Build wc from main.cf (see worker.h). */
 int
 worker_cfg_build(struct worker_cfg *wc, const struct config *cf,
     const char *active_dir, char *err, size_t errlen)
 {
-	const char *relay = conf_str(cf, "relayhost");
-	char why[256];
-
 	memset(wc, 0, sizeof(*wc));
 	smtp_opts_fill(&wc->opts, cf);
 	wc->pol.soft_bounce = conf_bool(cf, "soft_bounce");
@@ -177,33 +183,25 @@ worker_cfg_build(struct worker_cfg *wc, const struct config *cf,
 	if (active_dir != NULL)
 		strlcpy(wc->active_dir, active_dir, sizeof(wc->active_dir));
 	if (tls_build(wc, cf, err, errlen) < 0 ||
-	    sasl_build(wc, cf, err, errlen) < 0) {
+	    sasl_build(wc, cf, err, errlen) < 0 ||
+	    router_init(&wc->rt, cf, err, errlen) < 0 ||
+	    open_maps(&wc->generic, cf, "smtp_generic_maps", err, errlen) < 0 ||
+	    open_maps(&wc->hchecks, cf, "smtp_header_checks", err, errlen) < 0) {
 		worker_cfg_free(wc);
 		return -1;
-	}
-	if (relay[0] == '\0') {
-		snprintf(wc->why_not, sizeof(wc->why_not), "no relayhost is "
-		    "configured: postern sends all mail through a smarthost; "
-		    "set relayhost = [smtp.example.com]:587 in main.cf");
-	} else if (smtp_relay_parse(relay, &wc->relay, why, sizeof(why)) < 0) {
-		snprintf(wc->why_not, sizeof(wc->why_not), "bad relayhost "
-		    "\"%s\" in main.cf: %s", relay, why);
-	} else {
-		wc->relay_ok = 1;
 	}
 	return 0;
 }
 
 /*
- * Look the relay up in smtp_tls_policy_maps: as written in relayhost,
- * then as "[host]:port" (or "host:port") with a numeric port. Returns
- * MAP_FOUND with *value, MAP_NOTFOUND, or MAP_ERROR with err.
+ * Look a relay up in smtp_tls_policy_maps: as written, then as
+ * "[host]:port" (or "host:port") with a numeric port. Returns MAP_FOUND
+ * with *value, MAP_NOTFOUND, or MAP_ERROR with err.
  */
 static int
-policy_lookup(struct worker_cfg *wc, const char **value, char *err,
-    size_t errlen)
+policy_lookup(struct worker_cfg *wc, const struct smtp_relay *r,
+    const char **value, char *err, size_t errlen)
 {
-	const struct smtp_relay *r = &wc->relay;
 	char key[300];
 	int rc;
 
@@ -218,45 +216,83 @@ policy_lookup(struct worker_cfg *wc, const char **value, char *err,
 	return maps_find(wc->tls_maps, key, value, err, errlen);
 }
 
-/* The relay's TLS policy (see worker.h). */
-int
-worker_cfg_policy(struct worker_cfg *wc)
+/* One relay's TLS policy into d; 0 or -1 with d->why. */
+static int
+dest_policy(struct worker_cfg *wc, struct wdest *d)
 {
 	const char *value;
 	char err[400];
 	int rc;
 
-	wc->why_now[0] = '\0';
-	tls_policy_free(&wc->tlsp);
-	wc->tlsp.level = wc->tls_level;
-	wc->opts.tls = wc->tls;
-	wc->opts.tls_policy = &wc->tlsp;
-	if (!wc->relay_ok)
-		return 0;
-	rc = policy_lookup(wc, &value, err, sizeof(err));
+	d->tlsp.level = wc->tls_level;
+	rc = policy_lookup(wc, &d->relay, &value, err, sizeof(err));
 	if (rc < 0) {
-		snprintf(wc->why_now, sizeof(wc->why_now), "cannot look up "
-		    "the TLS policy for %s: %s", wc->relay.text, err);
+		snprintf(d->why, sizeof(d->why), "cannot look up the TLS "
+		    "policy for %s: %s", d->relay.text, err);
 		return -1;
 	}
-	if (rc == MAP_FOUND && tls_policy_parse(value, &wc->tlsp, err,
+	if (rc == MAP_FOUND && tls_policy_parse(value, &d->tlsp, err,
 	    sizeof(err)) < 0)
 		goto bad;
-	wc->tlsp.from_map = rc == MAP_FOUND;
-	if (tls_policy_check(wc->tls, &wc->tlsp, err, sizeof(err)) < 0)
+	d->tlsp.from_map = rc == MAP_FOUND;
+	if (tls_policy_check(wc->tls, &d->tlsp, err, sizeof(err)) < 0)
 		goto bad;
 	return 0;
 bad:
-	tls_policy_free(&wc->tlsp);
-	wc->tlsp.level = wc->tls_level;
+	tls_policy_free(&d->tlsp);
+	d->tlsp.level = wc->tls_level;
 	if (rc == MAP_FOUND)
-		snprintf(wc->why_now, sizeof(wc->why_now), "bad entry for %s in "
-		    "smtp_tls_policy_maps (%s): %s", wc->relay.text,
+		snprintf(d->why, sizeof(d->why), "bad entry for %s in "
+		    "smtp_tls_policy_maps (%s): %s", d->relay.text,
 		    maps_title(wc->tls_maps), err);
 	else
-		snprintf(wc->why_now, sizeof(wc->why_now), "main.cf's TLS "
-		    "settings for %s cannot work: %s", wc->relay.text, err);
+		snprintf(d->why, sizeof(d->why), "main.cf's TLS settings for "
+		    "%s cannot work: %s", d->relay.text, err);
 	return -1;
+}
+
+/* Forget the batch's relays. */
+static void
+dest_clear(struct worker_cfg *wc)
+{
+	for (size_t i = 0; i < wc->ndest; i++) {
+		smtp_relay_free(&wc->dest[i].relay);
+		tls_policy_free(&wc->dest[i].tlsp);
+		memset(&wc->dest[i], 0, sizeof(wc->dest[i]));
+	}
+	wc->ndest = 0;
+}
+
+/* Add one relay to the batch's list. */
+static void
+dest_add(struct worker_cfg *wc, const char *spec, const char *source)
+{
+	struct wdest *d = &wc->dest[wc->ndest++];
+	char why[256];
+
+	if (smtp_relay_parse(spec, &d->relay, why, sizeof(why)) < 0) {
+		snprintf(d->why, sizeof(d->why), "bad relay \"%s\" in %s: %s",
+		    spec, source, why);
+		d->relay.text = xstrdup(spec);
+		return;
+	}
+	d->ok = 1;
+	(void)dest_policy(wc, d);
+}
+
+/* Settle a batch's relays (see worker.h). */
+int
+worker_cfg_dest(struct worker_cfg *wc, const char *nexthop)
+{
+	dest_clear(wc);
+	wc->opts.tls = wc->tls;
+	dest_add(wc, nexthop, "the route");
+	for (size_t i = 0; i < wc->rt.nfallback && wc->ndest < WC_RELAYS;
+	    i++) {
+		if (strcasecmp(wc->rt.fallback[i], nexthop) != 0)
+			dest_add(wc, wc->rt.fallback[i], "smtp_fallback_relay");
+	}
+	return wc->dest[0].why[0] ? -1 : 0;
 }
 
 /* One lookup key; MAP_* result, err filled on MAP_ERROR. */
@@ -269,18 +305,20 @@ creds_find(struct worker_cfg *wc, const char *key, const char **value,
 	return maps_find(wc->sasl_maps, key, value, err, errlen);
 }
 
-/* The SASL login for sender (see worker.h). */
+/* The SASL login for sender at relay ri (see worker.h). */
 int
-worker_cfg_creds(struct worker_cfg *wc, const char *sender,
-    struct job_msg *jm)
+worker_cfg_creds(struct worker_cfg *wc, const char *sender, size_t ri,
+    struct job_login *lg)
 {
-	const struct smtp_relay *r = &wc->relay;
+	const struct smtp_relay *r;
 	const char *value = NULL, *at, *colon, *key = NULL;
 	char err[400];
 	int rc = MAP_NOTFOUND;
 
-	if (!wc->sasl || !wc->relay_ok || wc->sasl_maps == NULL)
+	if (!wc->sasl || ri >= wc->ndest || !wc->dest[ri].ok ||
+	    wc->sasl_maps == NULL)
 		return 0;
+	r = &wc->dest[ri].relay;
 	if (wc->sender_auth && sender != NULL && *sender != '\0') {
 		rc = creds_find(wc, key = sender, &value, err, sizeof(err));
 		at = strrchr(sender, '@');
@@ -292,7 +330,7 @@ worker_cfg_creds(struct worker_cfg *wc, const char *sender,
 	if (rc == MAP_NOTFOUND)
 		rc = creds_find(wc, key = r->host, &value, err, sizeof(err));
 	if (rc == MAP_ERROR) {
-		jm->why = xstrdup(err);
+		lg->why = xstrdup(err);
 		return -1;
 	}
 	if (rc == MAP_NOTFOUND)
@@ -302,36 +340,51 @@ worker_cfg_creds(struct worker_cfg *wc, const char *sender,
 	if (colon == NULL || colon == value) {
 		snprintf(err, sizeof(err), "%s: the entry for %s must be "
 		    "username:password", maps_title(wc->sasl_maps), key);
-		jm->why = xstrdup(err);
+		lg->why = xstrdup(err);
 		return -1;
 	}
-	jm->user = xstrndup(value, (size_t)(colon - value));
-	jm->secret = xstrdup(colon + 1);
-	jm->key = xstrdup(key);
+	lg->user = xstrndup(value, (size_t)(colon - value));
+	lg->secret = xstrdup(colon + 1);
+	lg->key = xstrdup(key);
 	return 1;
 }
 
-/* Wipe and free a job's credentials. */
+/* Wipe and free a login. */
+void
+job_login_clear(struct job_login *lg)
+{
+	free(lg->user);
+	free_secret(lg->secret);
+	free(lg->why);
+	free(lg->key);
+	memset(lg, 0, sizeof(*lg));
+}
+
+/* Wipe and free a job's logins and recipients. */
 void
 job_msg_clear(struct job_msg *jm)
 {
-	free(jm->user);
-	free_secret(jm->secret);
-	free(jm->why);
-	free(jm->key);
-	jm->user = jm->secret = jm->why = jm->key = NULL;
+	for (size_t i = 0; i < WC_RELAYS; i++)
+		job_login_clear(&jm->login[i]);
+	free(jm->idx);
+	jm->idx = NULL;
+	jm->nidx = 0;
 }
 
 /* Free what worker_cfg_build made. */
 void
 worker_cfg_free(struct worker_cfg *wc)
 {
+	dest_clear(wc);
 	maps_free(wc->sasl_maps);
 	wc->sasl_maps = NULL;
-	smtp_relay_free(&wc->relay);
-	tls_policy_free(&wc->tlsp);
 	tls_ctx_free(wc->tls);
 	wc->tls = NULL;
 	maps_free(wc->tls_maps);
 	wc->tls_maps = NULL;
+	router_free(&wc->rt);
+	maps_free(wc->generic);
+	wc->generic = NULL;
+	maps_free(wc->hchecks);
+	wc->hchecks = NULL;
 }

@@ -25,6 +25,8 @@
 /* Session state carried from one message of the batch to the next. */
 struct wsess {
 	struct smtp_session	*s;
+	size_t			 ri;		/* the relay it is open to */
+	int			 fd;		/* the result pipe */
 	const char		*user;		/* the session's SASL login */
 	const char		*secret;
 	int			 down;		/* connecting failed once */
@@ -86,16 +88,21 @@ local_result(struct smtp_result *r, const char *dsn, const char *text)
 	strlcpy(r->text, text, sizeof(r->text));
 }
 
-/* 1 when the open (or failed) session used jm's SASL login. */
+/*
+ * 1 when the open (or failed) session can serve jm: the same SASL login
+ * for the relay it is open to (the first relay when it failed).
+ */
 static int
 same_login(const struct wsess *ws, const struct job_msg *jm)
 {
-	if ((ws->user == NULL) != (jm->user == NULL))
+	const struct job_login *lg = &jm->login[ws->s != NULL ? ws->ri : 0];
+
+	if ((ws->user == NULL) != (lg->user == NULL))
 		return 0;
 	if (ws->user == NULL)
 		return 1;
-	return strcmp(ws->user, jm->user) == 0 &&
-	    strcmp(ws->secret, jm->secret) == 0;
+	return strcmp(ws->user, lg->user) == 0 &&
+	    strcmp(ws->secret, lg->secret) == 0;
 }
 
 /* Tell the parent the relay refused the login found under key. */
@@ -124,36 +131,91 @@ out:
 	buf_free(&b);
 }
 
-/*
- * Open the batch's session. On failure remember why, and the peer when
- * one was reached (a TLS refusal logs relay=host[addr]:port, as Postfix
- * does; no connection at all logs relay=none).
- */
+/* Try one relay of the batch; the session, or NULL with *res. */
 static struct smtp_session *
-session_open(const struct worker_cfg *wc, struct wsess *ws,
-    const struct job_msg *jm, struct smtp_result *res)
+try_relay(const struct worker_cfg *wc, struct wsess *ws,
+    const struct job_msg *jm, size_t ri, struct smtp_result *res,
+    int *connected)
 {
+	const struct wdest *d = &wc->dest[ri];
+	const struct job_login *lg = &jm->login[ri];
 	struct smtp_report rep;
 	struct smtp_opts o = wc->opts;
 	struct smtp_auth a = wc->auth;
 	struct smtp_session *s;
 
 	memset(&rep, 0, sizeof(rep));
+	*connected = 0;
 	o.report = &rep;
-	a.user = jm->user;
-	a.secret = jm->secret;
-	o.auth = jm->user != NULL ? &a : NULL;
-	ws->user = jm->user;
-	ws->secret = jm->secret;
-	if ((s = smtp_open(&wc->relay, &o, res)) != NULL)
+	o.tls_policy = &d->tlsp;
+	a.user = lg->user;
+	a.secret = lg->secret;
+	o.auth = lg->user != NULL ? &a : NULL;
+	ws->user = lg->user;
+	ws->secret = lg->secret;
+	if ((s = smtp_open(&d->relay, &o, res)) != NULL) {
+		ws->ri = ri;
 		return s;
-	ws->down = 1;
-	ws->down_res = *res;
+	}
+	*connected = rep.connected;
 	if (rep.connected)
 		snprintf(ws->down_relay, sizeof(ws->down_relay), "%s[%s]:%s",
-		    wc->relay.host, rep.addr, wc->relay.port);
+		    d->relay.host, rep.addr, d->relay.port);
 	else
 		strlcpy(ws->down_relay, "none", sizeof(ws->down_relay));
+	if (lg->key != NULL && res->auth)
+		forget_login(ws->fd, lg->key);
+	return NULL;
+}
+
+/* Fill a result that stops the batch at relay ri before connecting. */
+static int
+relay_unusable(const struct worker_cfg *wc, const struct job_msg *jm,
+    size_t ri, struct smtp_result *res)
+{
+	const char *why = wc->dest[ri].why[0] ? wc->dest[ri].why :
+	    jm->login[ri].why;
+
+	if (why == NULL)
+		return 0;
+	local_result(res, "4.3.5", why);
+	return 1;
+}
+
+/*
+ * Open the batch's session: the route's relay, then each fallback relay
+ * while none could be reached at all (smtp_fallback_relay: a relay that
+ * answered and refused is not passed over). On failure remember why, and
+ * the peer when one was reached (a TLS refusal logs relay=host[addr]:port,
+ * as Postfix does; no connection at all logs relay=none).
+ */
+static struct smtp_session *
+session_open(const struct worker_cfg *wc, struct wsess *ws,
+    const struct job_msg *jm, struct smtp_result *res)
+{
+	struct smtp_session *s = NULL;
+	int connected = 0;
+
+	strlcpy(ws->down_relay, "none", sizeof(ws->down_relay));
+	for (size_t ri = 0; ri < wc->ndest; ri++) {
+		if (relay_unusable(wc, jm, ri, res)) {
+			if (ri == 0)
+				break;
+			log_warnx("%s: smtp_fallback_relay %s skipped: %s",
+			    jm->qid, wc->dest[ri].relay.text, res->text);
+			continue;
+		}
+		if (ri > 0)
+			log_info("%s: %s cannot be reached; trying "
+			    "smtp_fallback_relay %s", jm->qid,
+			    wc->dest[0].relay.text, wc->dest[ri].relay.text);
+		if ((s = try_relay(wc, ws, jm, ri, res, &connected)) != NULL)
+			return s;
+		if (connected)
+			break;
+	}
+	ws->down = 1;
+	ws->down_res = *res;
 	return NULL;
 }
 
@@ -162,12 +224,12 @@ static void
 deliver_one(const struct worker_cfg *wc, struct wsess *ws,
     const struct job_msg *jm, int fd)
 {
-	struct buf data = BUF_INIT;
+	struct buf data = BUF_INIT, out = BUF_INIT;
 	struct qenv env;
 	struct smtp_result one, *res = NULL;
 	const char **rcpts = NULL;
 	size_t *idx = NULL, n = 0, off;
-	char path[PATH_BUF + QID_MAX + 2], err[256];
+	char path[PATH_BUF + QID_MAX + 2], err[600];
 	double t0, conn_s = 0, xfer_s = 0;
 	int rc;
 
@@ -181,12 +243,12 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 		log_warnx("%s: queue file changed under delivery: %s", jm->qid, err);
 		goto out;
 	}
-	rcpts = xcalloc(env.nrcpt, sizeof(*rcpts));
-	idx = xcalloc(env.nrcpt, sizeof(*idx));
-	for (size_t i = 0; i < env.nrcpt && i < jm->st->n; i++) {
-		if (jm->st->r[i].st != RS_PENDING && jm->st->r[i].st != RS_DEFERRED)
+	rcpts = xcalloc(env.nrcpt + 1, sizeof(*rcpts));
+	idx = xcalloc(env.nrcpt + 1, sizeof(*idx));
+	for (size_t k = 0; k < jm->nidx; k++) {
+		size_t i = jm->idx[k];
+		if (i >= env.nrcpt || i >= jm->st->n)
 			continue;
-		rcpts[n] = env.rcpt[i].addr;
 		idx[n++] = i;
 	}
 	if (n == 0)
@@ -201,17 +263,34 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 		ws->down = 0;
 	}
 	/* Reasons to send nothing at all: the same for every recipient. */
-	if (wc->why_not[0] || wc->why_now[0] || jm->why || ws->down) {
-		if (wc->why_not[0] || wc->why_now[0] || jm->why)
-			local_result(&one, "4.3.5", wc->why_not[0] ?
-			    wc->why_not : wc->why_now[0] ? wc->why_now :
-			    jm->why);
-		else
-			one = ws->down_res;
+	if (ws->down) {
 		for (size_t i = 0; i < n; i++)
-			finish_rcpt(wc, fd, jm, &env, idx[i], &one, ws->down ?
-			    ws->down_relay : "none", 0, 0);
+			finish_rcpt(wc, fd, jm, &env, idx[i], &ws->down_res,
+			    ws->down_relay, 0, 0);
 		goto out;
+	}
+	/* smtp_generic_maps and smtp_header_checks: what the relay sees. */
+	{
+		struct qenv sent;
+		memset(&sent, 0, sizeof(sent));
+		qenv_copy(&sent, &env);
+		if (worker_rewrite(wc, jm->qid, &sent, data.data + off,
+		    env.size, &out, err, sizeof(err)) < 0) {
+			local_result(&one, "4.3.0", err);
+			for (size_t i = 0; i < n; i++)
+				finish_rcpt(wc, fd, jm, &env, idx[i], &one,
+				    "none", 0, 0);
+			qenv_free(&sent);
+			goto out;
+		}
+		free(env.sender);
+		env.sender = sent.sender;
+		sent.sender = NULL;
+		for (size_t i = 0; i < n; i++) {
+			/* kept until the end: env owns the log's addresses */
+			rcpts[i] = xstrdup(sent.rcpt[idx[i]].addr);
+		}
+		qenv_free(&sent);
 	}
 	/* smtp_send leaves a reused session clean (it resets an unfinished
 	   transaction itself), so no RSET round trip between messages. */
@@ -219,8 +298,6 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	if (ws->s == NULL) {
 		ws->s = session_open(wc, ws, jm, &one);
 		if (ws->s == NULL) {
-			if (jm->key != NULL && one.auth)
-				forget_login(fd, jm->key);
 			conn_s = now_real() - t0;
 			for (size_t i = 0; i < n; i++)
 				finish_rcpt(wc, fd, jm, &env, idx[i], &one,
@@ -230,7 +307,7 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	}
 	conn_s = now_real() - t0;
 	t0 = now_real();
-	rc = smtp_send(ws->s, env.sender, rcpts, n, data.data + off, env.size,
+	rc = smtp_send(ws->s, env.sender, rcpts, n, out.data, out.len,
 	    (env.flags & QF_8BIT) != 0, res);
 	xfer_s = now_real() - t0;
 	for (size_t i = 0; i < n; i++)
@@ -249,10 +326,14 @@ out:
 			fatal("cannot report to the queue manager");
 	}
 	free(res);
+	if (rcpts != NULL)
+		for (size_t i = 0; i < n; i++)
+			free((char *)rcpts[i]);
 	free(rcpts);
 	free(idx);
 	qenv_free(&env);
 	buf_free(&data);
+	buf_free(&out);
 }
 
 /* The worker's main: deliver the batch, then exit. */
@@ -272,6 +353,7 @@ worker_run(const struct worker_cfg *wc, const struct job_msg *msgs, size_t n,
 	signal(SIGCHLD, SIG_DFL);
 	log_set_ident("postern/smtp");
 	memset(&ws, 0, sizeof(ws));
+	ws.fd = fd;
 	for (size_t i = 0; i < n; i++)
 		deliver_one(wc, &ws, &msgs[i], fd);
 	if (ws.s != NULL)

@@ -1,7 +1,8 @@
 /*
  * worker.h - a delivery process and its tiny result protocol.
  *
- * The daemon forks a worker with a batch of messages for one relay. The
+ * The daemon forks a worker with a batch of messages for one relay (and
+ * its fallback relays), each with the recipients to try there. The
  * worker opens one SMTP session, delivers the batch over it, logs one
  * Postfix-format line per recipient attempt, and reports each result on a
  * pipe. Workers report; only the parent changes the spool.
@@ -19,6 +20,8 @@
 
 #include <stddef.h>
 
+#include "deliver/route.h"
+#include "lib/buf.h"
 #include "deliver/smtp.h"
 #include "deliver/trouble.h"
 #include "spool/qstate.h"
@@ -28,53 +31,73 @@ struct config;
 struct job_msg;
 struct maps;
 
+/* A relay and up to seven smtp_fallback_relay hosts per batch. */
+#define WC_RELAYS	8
+
+/* One relay of a batch, settled by the parent before the fork. */
+struct wdest {
+	struct smtp_relay	 relay;
+	int			 ok;		/* relay parsed */
+	struct tls_policy	 tlsp;		/* its TLS policy */
+	char			 why[600];	/* why it cannot be used now */
+};
+
 /* What a worker needs to know, built by the parent from main.cf. */
 struct worker_cfg {
 	struct smtp_opts	 opts;
-	struct smtp_relay	 relay;
-	int			 relay_ok;	/* relay parsed */
-	char			 why_not[300];	/* reason to defer everything */
-	char			 why_now[600];	/* ...for this batch only */
 	struct policy		 pol;
 	char			 active_dir[PATH_BUF];
 	struct tls_ctx		*tls;		/* from main.cf, or NULL */
 	struct maps		*tls_maps;	/* smtp_tls_policy_maps */
 	enum tls_level		 tls_level;	/* smtp_tls_security_level */
-	struct tls_policy	 tlsp;		/* the relay's, by worker_cfg_policy */
 	int			 sasl;		/* smtp_sasl_auth_enable */
 	int			 sender_auth;	/* ..._sender_dependent_authentication */
 	struct maps		*sasl_maps;	/* smtp_sasl_password_maps */
 	struct smtp_auth	 auth;		/* filter and security options */
+	struct router		 rt;		/* routing and aliases */
+	struct maps		*generic;	/* smtp_generic_maps */
+	struct maps		*hchecks;	/* smtp_header_checks */
+	/* The batch's relay, then the fallback relays (worker_cfg_dest). */
+	struct wdest		 dest[WC_RELAYS];
+	size_t			 ndest;
+};
+
+/* A SASL login for one relay of a batch. */
+struct job_login {
+	char		*user;		/* NULL: no AUTH */
+	char		*secret;	/* the password or token (wiped) */
+	char		*why;		/* why the lookup failed, or NULL */
+	char		*key;		/* the table key that gave them */
 };
 
 /*
- * Build wc from main.cf (wconf.c). Problems that only concern delivery
- * (no relayhost) go to wc->why_not and mail waits; settings that cannot
- * work at all (a bad TLS level, an unreadable CA file or policy table)
+ * Build wc from main.cf (wconf.c). Settings that cannot work at all (a
+ * bad TLS level, an unreadable CA file, a table that cannot be opened)
  * make it return -1 with the reason in err. active_dir may be NULL.
  */
 int worker_cfg_build(struct worker_cfg *wc, const struct config *cf,
     const char *active_dir, char *err, size_t errlen);
 /*
- * Settle the relay's TLS policy (smtp_tls_policy_maps, else main.cf's
- * level) into wc->tlsp and wc->opts. Called before each batch so that an
- * edited table counts at once. Returns 0, or -1 with the reason in
- * wc->why_now (a lookup error or a bad entry: the batch waits).
+ * Settle a batch's relays: nexthop (as route_resolve gave it), then each
+ * smtp_fallback_relay that differs from it, each with its TLS policy
+ * (smtp_tls_policy_maps, else main.cf's level), so that an edited table
+ * counts at once. A relay that cannot be used gets the reason in its
+ * why. Returns 0, or -1 when the first relay cannot be used.
  */
-int worker_cfg_policy(struct worker_cfg *wc);
+int worker_cfg_dest(struct worker_cfg *wc, const char *nexthop);
 /*
- * The SASL login for a message from sender to the relay, looked up in
- * smtp_sasl_password_maps in Postfix's order: with
+ * The SASL login for a message from sender to relay ri of the batch,
+ * looked up in smtp_sasl_password_maps in Postfix's order: with
  * smtp_sender_dependent_authentication the sender, then its "@domain";
- * then the relay as written, then its bare host. Fills jm->user and
- * jm->secret (the value "user:password", split at the first colon), or
- * jm->why on a lookup error or a bad entry. Returns 1 found, 0 not found
+ * then the relay as written, then its bare host. Fills lg->user and
+ * lg->secret (the value "user:password", split at the first colon), or
+ * lg->why on a lookup error or a bad entry. Returns 1 found, 0 not found
  * (no AUTH), -1 error.
  */
-int worker_cfg_creds(struct worker_cfg *wc, const char *sender,
-    struct job_msg *jm);
-/* Wipe and free what worker_cfg_creds put in jm. */
-void job_msg_clear(struct job_msg *jm);
+int worker_cfg_creds(struct worker_cfg *wc, const char *sender, size_t ri,
+    struct job_login *lg);
+/* Wipe and free a login. */
+void job_login_clear(struct job_login *lg);
 /* Free what worker_cfg_build made. */
 void worker_cfg_free(struct worker_cfg *wc);
 
@@ -83,11 +106,25 @@ struct job_msg {
 	char			 qid[QID_MAX];
 	double			 active_time;	/* entered active/ */
 	const struct qstate	*st;		/* who still needs it */
-	char			*user;		/* SASL login, or NULL */
-	char			*secret;	/* ...its password (wiped) */
-	char			*why;		/* reason to defer it, or NULL */
-	char			*key;		/* the table key that gave them */
+	size_t			*idx;		/* the recipients to try */
+	size_t			 nidx;
+	struct job_login	 login[WC_RELAYS];	/* per relay */
 };
+
+/* Wipe and free the logins and recipient list of jm. */
+void job_msg_clear(struct job_msg *jm);
+
+/*
+ * Rewrite a message on its way out (rewrite.c): smtp_generic_maps on the
+ * sender, the recipients and the address headers, then
+ * smtp_header_checks. env's sender and recipients are replaced in place;
+ * the new message goes to out. Returns 0, or -1 with err on a lookup
+ * error (the message waits).
+ */
+struct qenv;
+int worker_rewrite(const struct worker_cfg *wc, const char *qid,
+    struct qenv *env, const char *msg, size_t len, struct buf *out,
+    char *err, size_t errlen);
 
 /* One parsed result line. */
 struct wresult {

@@ -29,10 +29,26 @@
 struct qparse {
 	struct qenv	*e;
 	int		 have_arrival, have_uid, have_sender, have_size;
+	int		 seen_flags;
 	int		 orig_ok;	/* an orig-recipient may follow */
 	char		*err;
 	size_t		 errlen;
 };
+
+/* Copy every field of from into to (which must be empty). */
+void
+qenv_copy(struct qenv *to, const struct qenv *from)
+{
+	*to = *from;
+	to->sender = xstrdup(from->sender);
+	to->notify = from->notify ? xstrdup(from->notify) : NULL;
+	to->ret = from->ret ? xstrdup(from->ret) : NULL;
+	to->envid = from->envid ? xstrdup(from->envid) : NULL;
+	to->rcpt = NULL;
+	to->nrcpt = 0;
+	for (size_t i = 0; i < from->nrcpt; i++)
+		qenv_add_rcpt(to, from->rcpt[i].addr, from->rcpt[i].orig);
+}
 
 /* Append one recipient. */
 void
@@ -88,8 +104,9 @@ qfile_format_env(const struct qenv *e, struct buf *out)
 		buf_addf(out, "ret %s\n", e->ret);
 	if (e->envid)
 		buf_addf(out, "envid %s\n", e->envid);
-	if (e->flags & QF_8BIT)
-		buf_adds(out, "flags 8bit\n");
+	if (e->flags & (QF_8BIT | QF_EXPANDED))
+		buf_addf(out, "flags%s%s\n", (e->flags & QF_8BIT) ? " 8bit" : "",
+		    (e->flags & QF_EXPANDED) ? " expanded" : "");
 	for (size_t i = 0; i < e->nrcpt; i++) {
 		buf_addf(out, "recipient %s\n", e->rcpt[i].addr);
 		if (e->rcpt[i].orig)
@@ -178,6 +195,36 @@ record_number(struct qparse *p, const char *key, const char *v)
 	return 0;
 }
 
+/* "flags 8bit expanded": known words, each once, one record. */
+static int
+flags_record(struct qparse *p, struct qenv *e, const char *v)
+{
+	static const struct { const char *word; unsigned bit; } fw[] = {
+		{ "8bit", QF_8BIT },
+		{ "expanded", QF_EXPANDED },
+	};
+	const char *w = v;
+	size_t len, i;
+
+	if (p->seen_flags++ || *v == '\0')
+		return perr(p, "bad or duplicate flags record \"%.40s\"", v);
+	while (*w != '\0') {
+		len = strcspn(w, " ");
+		for (i = 0; i < sizeof(fw) / sizeof(fw[0]); i++)
+			if (strlen(fw[i].word) == len &&
+			    memcmp(fw[i].word, w, len) == 0)
+				break;
+		if (i == sizeof(fw) / sizeof(fw[0]) || (e->flags & fw[i].bit))
+			return perr(p, "bad or duplicate flags record "
+			    "\"%.40s\"", v);
+		e->flags |= fw[i].bit;
+		w += len;
+		if (*w == ' ' && *++w == '\0')
+			return perr(p, "bad flags record \"%.40s\"", v);
+	}
+	return 0;
+}
+
 /* Handle one "key value" record of the envelope. */
 static int
 record(struct qparse *p, const char *key, const char *v)
@@ -219,12 +266,8 @@ record(struct qparse *p, const char *key, const char *v)
 			return perr(p, "bad ret record \"%.40s\"", v);
 		return set_once(p, &e->ret, key, v);
 	}
-	if (strcmp(key, "flags") == 0) {
-		if (strcmp(v, "8bit") != 0 || (e->flags & QF_8BIT))
-			return perr(p, "bad or duplicate flags record \"%.40s\"", v);
-		e->flags |= QF_8BIT;
-		return 0;
-	}
+	if (strcmp(key, "flags") == 0)
+		return flags_record(p, e, v);
 	return perr(p, "unknown record \"%.40s\"", key);
 }
 

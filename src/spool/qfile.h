@@ -10,7 +10,9 @@
  *   notify FAILURE,DELAY                optional: sendmail -N
  *   ret HDRS                            optional: sendmail -R (FULL|HDRS)
  *   envid abc123                        optional: sendmail -V
- *   flags 8bit                          optional: message has 8-bit bytes
+ *   flags 8bit expanded                 optional words: 8bit: the message
+ *                                       has 8-bit bytes; expanded: the
+ *                                       daemon applied alias_maps
  *   recipient bob@example.com           one per recipient, in order
  *   orig-recipient bob                  optional: the address as given,
  *                                       applies to the recipient above
@@ -34,6 +36,7 @@
 #define QFILE_END	"end-of-envelope"
 
 #define QF_8BIT		0x01	/* message has bytes >= 0x80 */
+#define QF_EXPANDED	0x02	/* alias_maps applied to the recipients */
 /*
  * The largest queue file the daemon reads. sendmail refuses to commit a
  * larger one: a file it cannot read would sit in the queue for ever,
@@ -61,6 +64,8 @@ struct qenv {
 
 /* Append one recipient (copies the strings; orig may be NULL). */
 void qenv_add_rcpt(struct qenv *e, const char *addr, const char *orig);
+/* Copy every field of from into to (which must be empty). */
+void qenv_copy(struct qenv *to, const struct qenv *from);
 /* Free everything e owns and zero it. */
 void qenv_free(struct qenv *e);
 /*
