@@ -2,7 +2,7 @@
  * postern.c - the administration program: global options, then one
  * subcommand from a table.
  *
- *   postern [-v] [-C dir] check | conf | queue | mailq | flush [args]
+ *   postern [-v] [-C dir] check | conf | queue | mailq | flush | route [args]
  *
  * The subcommands live in src/admin/; this file only finds the
  * configuration directory (-C, then POSTERN_CONFIG_DIR, then the built-in
@@ -17,6 +17,7 @@
 #include "admin/check.h"
 #include "admin/conf_cmd.h"
 #include "admin/queue_cmd.h"
+#include "admin/route_cmd.h"
 #include "lib/log.h"
 
 /* One subcommand: its name and the function that runs it. */
@@ -31,6 +32,7 @@ static const struct subcmd subcmds[] = {
 	{ "flush", flush_cmd },
 	{ "mailq", queue_cmd },
 	{ "queue", queue_cmd },
+	{ "route", route_cmd },
 };
 
 /* Print the usage summary and return EX_USAGE. */
@@ -44,7 +46,9 @@ usage(void)
 	    "  conf [-n | -d | -x] [-h] [name ...]  show parameters\n"
 	    "  queue [-j]                          list the mail queue "
 	    "(alias: mailq)\n"
-	    "  flush                               retry deferred mail now\n");
+	    "  flush                               retry deferred mail now\n"
+	    "  route [-f sender] rcpt ...          show how mail would be "
+	    "rewritten and relayed\n");
 	return EX_USAGE;
 }
 

@@ -601,6 +601,8 @@ alias_local(void *arg, const struct qenv *env)
 {
 	struct daemon *d = arg;
 
+	if (!d->wc.rt.have_aliases)
+		return 0;
 	for (size_t i = 0; i < env->nrcpt; i++)
 		if (router_is_local(&d->wc.rt, env->rcpt[i].addr,
 		    env->rcpt[i].orig))

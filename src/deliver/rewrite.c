@@ -26,3 +26,16 @@ worker_rewrite(const struct worker_cfg *wc, const char *qid,
 	buf_add(out, msg, len);
 	return 0;
 }
+
+/* smtp_generic_maps for one address (see worker.h). */
+int
+worker_generic(const struct worker_cfg *wc, const char *addr, char **out,
+    char *err, size_t errlen)
+{
+	(void)wc;
+	(void)addr;
+	(void)err;
+	(void)errlen;
+	*out = NULL;
+	return 0;
+}

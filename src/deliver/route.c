@@ -69,6 +69,7 @@ router_init(struct router *r, const struct config *cf, char *err,
 		router_free(r);
 		return -1;
 	}
+	r->have_aliases = *conf_str(cf, "alias_maps") != '\0';
 	r->relayhost = xstrdup(conf_str(cf, "relayhost"));
 	words(conf_str(cf, "smtp_fallback_relay"), &r->fallback, &r->nfallback,
 	    0);

@@ -33,6 +33,7 @@ struct router {
 	struct maps	*transport;	/* transport_maps */
 	struct maps	*sender_relay;	/* sender_dependent_relayhost_maps */
 	struct maps	*aliases;	/* alias_maps */
+	int		 have_aliases;	/* alias_maps is not empty */
 	char		*relayhost;
 	char		**fallback;	/* smtp_fallback_relay */
 	size_t		 nfallback;

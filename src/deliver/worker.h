@@ -142,4 +142,11 @@ _Noreturn void worker_run(const struct worker_cfg *wc,
 /* Parse one result line (without its newline); 0 or -1 (pure). */
 int worker_result_parse(const char *line, struct wresult *out);
 
+/*
+ * smtp_generic_maps for one address (rewrite.c): MAP_FOUND with *out (a
+ * new string), MAP_NOTFOUND (*out NULL), MAP_ERROR with err.
+ */
+int worker_generic(const struct worker_cfg *wc, const char *addr,
+    char **out, char *err, size_t errlen);
+
 #endif

@@ -213,3 +213,50 @@ def test_no_relayhost_defers_with_the_fix(sandbox):
     sb.send_ok(["-f", "alice", "bob@example.com"], MSG)
     line = sb.wait_log(local_re("qmgr", "bob@example.com", "deferred"))[0]
     assert "set relayhost = [smtp.example.com]:587" in line, line
+
+
+# ---- postern route ----------------------------------------------------------
+
+def test_postern_route_explains_every_step(sandbox, smarthost_factory):
+    sb = sandbox
+    other = smarthost_factory()
+    sb.write_config(
+        alias_maps="inline:{ {root = admin}, {admin = you@example.com} }",
+        sender_dependent_relayhost_maps="inline:{ @work.example="
+        "[127.0.0.1]:%d }" % other.port,
+        smtp_fallback_relay="[backup.example]:25",
+        smtp_sasl_auth_enable="yes",
+        smtp_sasl_password_maps="inline:{ {alice@work.example = "
+        "alice1:s3cret-pw} }",
+        smtp_sender_dependent_authentication="yes",
+        transport_maps="inline:{ {bad.example = error:5.1.2 gone} }")
+    cp = sb.postern(["route", "-f", "alice@work.example", "root",
+                     "x@bad.example"])
+    out = cp.stdout.decode()
+    assert cp.returncode == 0, (out, cp.stderr)
+    assert "sender alice@work.example" in out
+    assert "qualified:       root@client.test.example" in out
+    assert "root@client.test.example -> admin@client.test.example" in out
+    assert "admin@client.test.example -> you@example.com" in out
+    assert ("relay:           [127.0.0.1]:%d (sender_dependent_relayhost_"
+            "maps, key @work.example)" % other.port) in out
+    assert 'user "alice1" (smtp_sasl_password_maps, key alice@work.example)' \
+        in out
+    assert "fallback:        [backup.example]:25" in out
+    assert "TLS level:       none (smtp_tls_security_level)" in out
+    assert "none: returned to the sender, 5.1.2 gone (transport_maps, key " \
+        "bad.example)" in out
+    assert "s3cret-pw" not in out + cp.stderr.decode()
+
+
+def test_postern_route_bad_input(sandbox):
+    sb = sandbox
+    cp = sb.postern(["route"])
+    assert cp.returncode == 64 and b"usage: postern route" in cp.stderr
+    cp = sb.postern(["route", "bad\naddress"])
+    assert cp.returncode == 65, cp
+    assert b'recipient "bad\naddress"' in cp.stderr
+    sb.write_config(transport_maps="nosuchtype:/x")
+    cp = sb.postern(["route", "bob@example.com"])
+    assert cp.returncode == 78, cp
+    assert b'transport_maps: unknown table type "nosuchtype"' in cp.stderr
