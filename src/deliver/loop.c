@@ -303,13 +303,18 @@ route_msg(struct daemon *d, struct qmsg *m, struct pick *pk, char **hop)
 {
 	struct route rt;
 	char err[600];
+	/* Due at once for another relay: only recipients not tried yet;
+	   the deferred ones keep their backoff. */
+	int only_new = m->more_due;
 
+	m->more_due = 0;
 	memset(pk, 0, sizeof(*pk));
 	pk->m = m;
 	pk->idx = xcalloc(m->st.n + 1, sizeof(*pk->idx));
 	*hop = NULL;
 	for (size_t i = 0; i < m->st.n; i++) {
-		if (m->st.r[i].st != RS_PENDING && m->st.r[i].st != RS_DEFERRED)
+		if (m->st.r[i].st != RS_PENDING && (only_new ||
+		    m->st.r[i].st != RS_DEFERRED))
 			continue;
 		if (route_resolve(&d->wc.rt, m->sender, m->rcpt[i], &rt, err,
 		    sizeof(err)) < 0) {

@@ -519,6 +519,7 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 	/* Recipients routed to another relay are due at once. */
 	m->next_try = m->more ? 0 : sched_next_retry(m->arrival, now,
 	    q->min_backoff, q->max_backoff);
+	m->more_due = m->more;
 	m->more = 0;
 	if (m->where != QD_DEFERRED && move_msg(q, m, QD_DEFERRED) < 0)
 		log_warn("%s: cannot move to deferred/", m->qid);

@@ -30,6 +30,7 @@ struct qmsg {
 	char		**orig;		/* ...as submitted (NULL: the same) */
 	int		expanded;	/* alias_maps applied, or not needed */
 	int		more;		/* recipients left for another relay */
+	int		more_due;	/* due now for those only */
 	pid_t		worker;		/* 0 when idle */
 	struct qstate	st;
 };

@@ -260,3 +260,20 @@ def test_postern_route_bad_input(sandbox):
     cp = sb.postern(["route", "bob@example.com"])
     assert cp.returncode == 78, cp
     assert b'transport_maps: unknown table type "nosuchtype"' in cp.stderr
+
+
+def test_two_relays_one_defers_no_busy_loop(sandbox, smarthost_factory):
+    sb = sandbox
+    other = smarthost_factory()
+    sb.smarthost.rcpt_replies = {"x@a.example": "451 4.3.0 try later"}
+    sb.write_config(transport_maps="inline:{ b.example=smtp:[127.0.0.1]:%d }"
+                    % other.port)
+    sb.start_daemon()
+    sb.send_ok(["-f", "alice", "x@a.example", "y@b.example"], MSG)
+    sb.wait_log(status_re("x@a.example", "deferred", sb.smarthost.port))
+    sb.wait_log(status_re("y@b.example", "sent", other.port))
+    # The deferred recipient keeps its backoff (1h here): one attempt.
+    import time
+    time.sleep(1.5)
+    assert len(sb.log_lines(status_re("x@a.example", "deferred"))) == 1
+    assert len(sb.log_lines(status_re("y@b.example", "sent"))) == 1
