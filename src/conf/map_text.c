@@ -410,7 +410,7 @@ alias_entry(struct text_ctx *c, char *line, size_t len, int lineno)
 	else if (*q != ':')
 		why = "white space in the alias name (put a name with spaces "
 		    "in double quotes: \"a b\": ...)";
-	else if (*name == '\0')
+	else if (quoted ? *name == '\0' : p == name)
 		why = "empty alias name before ':'";
 	if (why != NULL) {
 		snprintf(c->err, c->errlen, "line %d: %s", lineno, why);
