@@ -14,10 +14,10 @@ install -d "$destdir$sbindir" "$destdir$bindir" "$destdir$sysconfdir" \
 for p in sendmail posternd postern; do
 	install -m 0755 "$top/build/$p" "$destdir$sbindir/$p"
 done
-# mailq and newaliases are sendmail under other names, as everywhere.
-for n in mailq newaliases; do
-	ln -sf "$sbindir/sendmail" "$destdir$bindir/$n"
-done
+# mailq is sendmail under another name, as everywhere; newaliases is
+# postern's (sendmail -bi runs postern newaliases too).
+ln -sf "$sbindir/sendmail" "$destdir$bindir/mailq"
+ln -sf "$sbindir/postern" "$destdir$bindir/newaliases"
 install -m 0644 "$top/src/cmd/postern.1" "$destdir$mandir/man1/postern.1"
 install -m 0644 "$top/src/conf/postern.conf.5" "$destdir$mandir/man5/postern.conf.5"
 install -m 0644 "$top/src/spool/postern-spool.5" "$destdir$mandir/man5/postern-spool.5"

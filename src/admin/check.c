@@ -8,8 +8,11 @@
  * reached, the greeting, STARTTLS, the TLS protocol and cipher, the
  * server certificate (subject, issuer, expiry, fingerprints), the
  * verification result, and whether the configured TLS level accepts it.
- * A refusal ends with what to change. The exit status is 0 when mail
- * would go, EX_UNAVAILABLE when the relay cannot be used, EX_CONFIG when
+ * A refusal ends with what to change. Before the relay, a "tables:" line
+ * for each compiled table (hash:, btree:) of a *_maps parameter that is
+ * missing or older than its source, with the command that fixes it
+ * (a warning: the exit status does not change). The exit status is 0
+ * when mail would go, EX_UNAVAILABLE when the relay cannot be used, EX_CONFIG when
  * the configuration itself is wrong.
  */
 #include <signal.h>
@@ -22,6 +25,8 @@
 #include "admin/check.h"
 #include "admin/conf_cmd.h"
 #include "conf/config.h"
+#include "conf/maps.h"
+#include "conf/params.h"
 #include "deliver/route.h"
 #include "deliver/smtp.h"
 #include "deliver/worker.h"
@@ -151,6 +156,46 @@ advise(const struct smtp_report *rep, const struct smtp_result *res)
 		line("what to do:", "%s", h);
 }
 
+/* Print one table report, the first under the "tables:" label. */
+static void
+table_line(void *arg, const char *msg)
+{
+	int *n = arg;
+
+	line((*n)++ ? "" : "tables:", "%s", msg);
+}
+
+/*
+ * The tables of every *_maps parameter with a value: compiled ones that
+ * are missing or stale, and lists that cannot be opened at all.
+ */
+static void
+check_tables(const struct config *cf)
+{
+	const struct param_def *t;
+	size_t n, len;
+	struct maps *m;
+	char err[1024];
+	int shown = 0;
+
+	t = param_table(&n);
+	for (size_t i = 0; i < n; i++) {
+		len = strlen(t[i].name);
+		if (((len < 5 || strcmp(t[i].name + len - 5, "_maps") != 0) &&
+		    (len < 7 || strcmp(t[i].name + len - 7, "_checks") != 0)) ||
+		    *conf_str(cf, t[i].name) == '\0')
+			continue;
+		m = maps_open(t[i].name, conf_str(cf, t[i].name), err,
+		    sizeof(err));
+		if (m == NULL) {
+			table_line(&shown, err);
+			continue;
+		}
+		maps_stale(m, table_line, &shown);
+		maps_free(m);
+	}
+}
+
 /* Test relay ri of wc's list; 0 when mail would go, else an exit status. */
 static int
 check_relay(struct worker_cfg *wc, size_t ri, const char *source,
@@ -259,6 +304,7 @@ check_cmd(int argc, char **argv, const char *confdir)
 	/* The report says it all; no TLS log lines on stderr as well. */
 	(void)config_set(cf, "smtp_tls_loglevel", "0", err, sizeof(err));
 	printf("configuration %s/main.cf\n", config_dir(cf));
+	check_tables(cf);
 	if (worker_cfg_build(&wc, cf, NULL, err, sizeof(err)) < 0) {
 		printf("  %-14sFAILED: %s\n", "settings:", err);
 		config_free(cf);

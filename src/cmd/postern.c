@@ -2,7 +2,9 @@
  * postern.c - the administration program: global options, then one
  * subcommand from a table.
  *
- *   postern [-v] [-C dir] check | conf | queue | mailq | flush | route [args]
+ *   postern [-v] [-C dir] check | conf | queue | mailq | flush | map |
+ *       newaliases | route [args]
+ *   newaliases [-v] [-C dir]        (postern under that name)
  *
  * The subcommands live in src/admin/; this file only finds the
  * configuration directory (-C, then POSTERN_CONFIG_DIR, then the built-in
@@ -16,9 +18,11 @@
 
 #include "admin/check.h"
 #include "admin/conf_cmd.h"
+#include "admin/map_cmd.h"
 #include "admin/queue_cmd.h"
 #include "admin/route_cmd.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
 /* One subcommand: its name and the function that runs it. */
 struct subcmd {
@@ -31,6 +35,8 @@ static const struct subcmd subcmds[] = {
 	{ "conf", conf_cmd },
 	{ "flush", flush_cmd },
 	{ "mailq", queue_cmd },
+	{ "map", map_cmd },
+	{ "newaliases", newaliases_cmd },
 	{ "queue", queue_cmd },
 	{ "route", route_cmd },
 };
@@ -47,6 +53,9 @@ usage(void)
 	    "  queue [-j]                          list the mail queue "
 	    "(alias: mailq)\n"
 	    "  flush                               retry deferred mail now\n"
+	    "  map [-a] [-q key | -s] type:file    compile, query or list a "
+	    "table\n"
+	    "  newaliases                          compile alias_database\n"
 	    "  route [-f sender] rcpt ...          show how mail would be "
 	    "rewritten and relayed\n");
 	return EX_USAGE;
@@ -56,9 +65,12 @@ int
 main(int argc, char **argv)
 {
 	const char *confdir = getenv("POSTERN_CONFIG_DIR");
+	/* Installed as newaliases too: then that is the command. */
+	int newaliases = argc > 0 &&
+	    strcmp(path_base(argv[0]), "newaliases") == 0;
 	int ch;
 
-	log_open("postern", LOG_DEST_CLI, NULL);
+	log_open(newaliases ? "newaliases" : "postern", LOG_DEST_CLI, NULL);
 	if (confdir == NULL || *confdir == '\0')
 		confdir = POSTERN_SYSCONFDIR;
 	/* '+': options after the subcommand belong to the subcommand. */
@@ -81,6 +93,9 @@ main(int argc, char **argv)
 			return usage();
 		}
 	}
+	if (newaliases)		/* argv[optind - 1] stands for the name */
+		return newaliases_cmd(argc - optind + 1, argv + optind - 1,
+		    confdir);
 	if (optind == argc) {
 		fprintf(stderr, "postern: missing command\n");
 		return usage();

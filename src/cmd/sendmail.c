@@ -251,7 +251,8 @@ config_dir_choose(const char *dash_c, const char *envdir)
 	return NULL;
 }
 
-/* -bp and -q: run "postern queue" or "postern flush" from our directory. */
+/* -bp, -q, -bi: run "postern queue", "flush" or "newaliases" from our
+   directory. */
 static _Noreturn void
 run_postern(const char *cmd, const char *confdir)
 {
@@ -480,9 +481,7 @@ main(int argc, char **argv)
 	confdir = config_dir_choose(o.dash_c, envdir);
 	switch (o.mode) {
 	case M_ALIASES:
-		log_info("alias databases are not supported by this version "
-		    "of postern");
-		exit(EX_UNAVAILABLE);
+		run_postern("newaliases", confdir);
 	case M_LIST:
 		run_postern("queue", confdir);
 	case M_FLUSH:

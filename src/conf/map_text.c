@@ -199,6 +199,15 @@ map_table_count(const struct map_table *t)
 	return t->n;
 }
 
+/* The i'th entry, in the order first stored. */
+void
+map_table_entry(const struct map_table *t, size_t i, const char **key,
+    const char **value)
+{
+	*key = t->e[i].key;
+	*value = t->e[i].value;
+}
+
 /* Wipe every entry and free the table. */
 void
 map_table_free(struct map_table *t)
@@ -261,12 +270,17 @@ text_entry(struct text_ctx *c, char *line, size_t len, int lineno)
 	return 0;
 }
 
-/* Parse postmap(1) source text into t. */
-int
-map_text_parse(const char *data, size_t len, struct map_table *t,
-    map_warn_fn warn, void *arg, char *err, size_t errlen)
+/*
+ * Split text into logical lines the way Postfix's readllines does and
+ * hand each to entry with the number of its first line: blank lines and
+ * lines whose first non-blank is '#' are skipped (they do not end a
+ * logical line); a line starting with white space continues the logical
+ * line, its text appended as is; a CR before a line end is dropped.
+ */
+static int
+parse_lines(const char *data, size_t len, struct text_ctx *c,
+    int (*entry)(struct text_ctx *, char *, size_t, int))
 {
-	struct text_ctx c = { t, warn, arg, err, errlen };
 	const char *p = data, *end = data + len, *nl, *eol, *q;
 	char *line;
 	size_t used = 0;
@@ -281,7 +295,7 @@ map_text_parse(const char *data, size_t len, struct map_table *t,
 		eol = nl ? nl : end;
 		lineno++;
 		if (memchr(p, '\0', (size_t)(eol - p)) != NULL) {
-			snprintf(err, errlen, "line %d: NUL byte", lineno);
+			snprintf(c->err, c->errlen, "line %d: NUL byte", lineno);
 			goto out;
 		}
 		if (eol > p && eol[-1] == '\r')
@@ -292,16 +306,17 @@ map_text_parse(const char *data, size_t len, struct map_table *t,
 			/* Blank and comment lines do not end a logical line. */
 		} else if (q != p) {
 			if (used == 0) {
-				snprintf(err, errlen, "line %d: continuation "
-				    "line without a key before it (remove the "
-				    "leading white space)", lineno);
+				snprintf(c->err, c->errlen, "line %d: "
+				    "continuation line without a key before "
+				    "it (remove the leading white space)",
+				    lineno);
 				goto out;
 			}
 			/* Postfix appends the text as is, leading blanks too. */
 			memcpy(line + used, p, (size_t)(eol - p));
 			used += (size_t)(eol - p);
 		} else {
-			if (used > 0 && text_entry(&c, line, used, start) < 0)
+			if (used > 0 && entry(c, line, used, start) < 0)
 				goto out;
 			memcpy(line, p, (size_t)(eol - p));
 			used = (size_t)(eol - p);
@@ -309,13 +324,120 @@ map_text_parse(const char *data, size_t len, struct map_table *t,
 		}
 		p = nl ? nl + 1 : end;
 	}
-	if (used > 0 && text_entry(&c, line, used, start) < 0)
+	if (used > 0 && entry(c, line, used, start) < 0)
 		goto out;
 	rc = 0;
 out:
 	explicit_bzero(line, len + 1);
 	free(line);
 	return rc;
+}
+
+/* Parse postmap(1) source text into t. */
+int
+map_text_parse(const char *data, size_t len, struct map_table *t,
+    map_warn_fn warn, void *arg, char *err, size_t errlen)
+{
+	struct text_ctx c = { t, warn, arg, err, errlen };
+
+	return parse_lines(data, len, &c, text_entry);
+}
+
+/* Store a name and its value, keeping the first of a duplicate name. */
+static void
+alias_put(struct text_ctx *c, char *name, const char *value, int lineno)
+{
+	char msg[256];
+
+	map_fold(name);
+	/* postalias: warn and keep the first. The name is not a secret but
+	   is not echoed either: messages never quote table content. */
+	if (map_table_put(c->t, name, value, 0) == 1 && c->warn != NULL) {
+		snprintf(msg, sizeof(msg), "line %d: duplicate alias name "
+		    "ignored; the first one is used", lineno);
+		c->warn(c->arg, msg);
+	}
+}
+
+/*
+ * The quoted name at *p ('"' there): unquoted in place, a backslash
+ * taking the next character as is. Advances *p past the closing quote.
+ * Returns the name, or NULL when the quote is not closed.
+ */
+static char *
+alias_unquote(char **p)
+{
+	char *r = *p + 1, *w = *p, *name = *p;
+
+	for (; *r != '"'; r++) {
+		if (*r == '\\' && r[1] != '\0')
+			r++;
+		if (*r == '\0')
+			return NULL;
+		*w++ = *r;
+	}
+	*w = '\0';		/* w < r: the opening quote was not copied */
+	*p = r + 1;
+	return name;
+}
+
+/* Store one logical line "name: value" of an aliases(5) file. */
+static int
+alias_entry(struct text_ctx *c, char *line, size_t len, int lineno)
+{
+	char *p = line, *name, *q, *value, *end = line + len;
+	const char *why = NULL;
+	int quoted = *p == '"';
+
+	*end = '\0';
+	if (quoted) {
+		if ((name = alias_unquote(&p)) == NULL) {
+			snprintf(c->err, c->errlen, "line %d: missing '\"' at "
+			    "the end of the quoted alias name", lineno);
+			return -1;
+		}
+	} else {
+		name = p;
+		p += strcspn(p, ": \t\r\n\v\f");
+	}
+	for (q = p; is_space((unsigned char)*q); q++)
+		;
+	if (*q == '\0')
+		why = "missing ':' after the alias name (expected \"name: "
+		    "address, ...\")";
+	else if (*q != ':' && quoted)
+		why = "text between the quoted alias name and ':'";
+	else if (*q != ':')
+		why = "white space in the alias name (put a name with spaces "
+		    "in double quotes: \"a b\": ...)";
+	else if (quoted ? *name == '\0' : p == name)
+		why = "empty alias name before ':'";
+	if (why != NULL) {
+		snprintf(c->err, c->errlen, "line %d: %s", lineno, why);
+		return -1;
+	}
+	*p = '\0';
+	for (value = q + 1; is_space((unsigned char)*value); value++)
+		;
+	while (end > value && is_space((unsigned char)end[-1]))
+		*--end = '\0';
+	if (*value == '\0') {
+		snprintf(c->err, c->errlen, "line %d: nothing after ':' "
+		    "(expected \"name: address, ...\")", lineno);
+		return -1;
+	}
+	alias_put(c, name, value, lineno);
+	return 0;
+}
+
+/* Parse aliases(5) source text into t. */
+int
+map_alias_parse(const char *data, size_t len, struct map_table *t,
+    map_warn_fn warn, void *arg, char *err, size_t errlen)
+{
+	struct text_ctx c = { t, warn, arg, err, errlen };
+
+	return parse_lines(data, len, &c, alias_entry);
 }
 
 /* Length of the balanced { } group at s (s[0] == '{'), or 0. */
@@ -510,46 +632,46 @@ file_id_eq(const struct file_id *a, const struct file_id *b)
 	    a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
-/*
- * Read path whole into a fresh buffer. *id describes the version read
- * (fstat of the open file, before reading: a change during the read
- * shows at the next check). Growth copies and wipes, never realloc:
- * realloc would leave the old bytes in freed memory.
- */
-static int
-file_read(const char *path, char **data, size_t *len, struct file_id *id,
-    char *err, size_t errlen)
+/* Read path whole into a fresh buffer (see map_text.h). */
+int
+map_text_read(const char *path, size_t limit, char **data, size_t *len,
+    struct stat *st, char *err, size_t errlen)
 {
-	struct stat st;
 	char *buf = NULL, *nb;
 	size_t cap = 0, used = 0;
 	ssize_t n;
-	int fd, rc = -1;
+	int fd, rc = -1, saved = 0;
 
 	/* O_NONBLOCK: a FIFO put in the file's place must not hang us. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
+		saved = errno;
 		snprintf(err, errlen, "cannot open the file: %s",
 		    strerror(errno));
+		errno = saved;
 		return -1;
 	}
-	if (fstat(fd, &st) < 0) {
+	if (fstat(fd, st) < 0) {
+		saved = errno;
 		snprintf(err, errlen, "cannot stat the file: %s",
 		    strerror(errno));
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st->st_mode)) {
+		saved = EINVAL;
 		snprintf(err, errlen, "not a regular file");
 		goto out;
 	}
-	if (st.st_size > MAP_TEXT_MAX)
+	if ((uintmax_t)st->st_size > limit)
 		goto too_large;
-	cap = (size_t)st.st_size + 1;	/* the extra byte sees growth */
+	cap = (size_t)st->st_size + 1;	/* the extra byte sees growth */
 	buf = xmalloc(cap);
 	for (;;) {
 		if (used == cap) {
-			if (cap > MAP_TEXT_MAX)
+			if (cap > limit)
 				goto too_large;
+			/* Growth copies and wipes, never realloc: realloc
+			   would leave the old bytes in freed memory. */
 			nb = xmalloc(cap * 2);
 			memcpy(nb, buf, used);
 			explicit_bzero(buf, cap);
@@ -561,6 +683,7 @@ file_read(const char *path, char **data, size_t *len, struct file_id *id,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
+			saved = errno;
 			snprintf(err, errlen, "cannot read the file: %s",
 			    strerror(errno));
 			goto out;
@@ -569,22 +692,24 @@ file_read(const char *path, char **data, size_t *len, struct file_id *id,
 			break;
 		used += (size_t)n;
 	}
-	if (used > MAP_TEXT_MAX)
+	if (used > limit)
 		goto too_large;
-	file_id_set(id, &st);
 	*data = buf;
 	*len = used;
 	buf = NULL;
 	rc = 0;
 	goto out;
 too_large:
-	snprintf(err, errlen, "file larger than %d MB", MAP_TEXT_MAX >> 20);
+	saved = EFBIG;
+	snprintf(err, errlen, "file larger than %zu MB", limit >> 20);
 out:
 	if (buf != NULL) {
 		explicit_bzero(buf, cap);
 		free(buf);
 	}
 	close(fd);
+	if (rc < 0)
+		errno = saved;
 	return rc;
 }
 
@@ -606,12 +731,17 @@ th_load(struct texthash *th, char *err, size_t errlen)
 {
 	struct map_table *t = NULL;
 	struct file_id id;
+	struct stat st;
 	char *data = NULL;
 	size_t len = 0;
 	int rc = -1;
 
-	if (file_read(th->path, &data, &len, &id, err, errlen) < 0)
+	/* The identity is fstat's, before reading: a change during the
+	   read shows at the next check. */
+	if (map_text_read(th->path, MAP_TEXT_MAX, &data, &len, &st, err,
+	    errlen) < 0)
 		goto out;
+	file_id_set(&id, &st);
 	t = map_table_new();
 	if (map_text_parse(data, len, t, th_warn, th, err, errlen) < 0)
 		goto out;

@@ -1,6 +1,8 @@
 /*
  * map_text.h - the table types whose content is text: texthash, inline
- * and static. Private to maps.c, the unit tests and the fuzz target.
+ * and static; and the parsers of the source files that postern map
+ * compiles (postmap(1) and aliases(5) format). Private to the table
+ * drivers, postern map, the unit tests and the fuzz targets.
  *
  * The parsers are pure functions of their input (no files, no logging)
  * and fill a map_table: an in-memory hash table of lower-case keys to
@@ -10,6 +12,7 @@
 #define POSTERN_MAP_TEXT_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "conf/maps.h"
 
@@ -31,6 +34,12 @@ int map_table_put(struct map_table *t, const char *key, const char *value,
 const char *map_table_get(const struct map_table *t, const char *key);
 /* How many keys the table holds. */
 size_t map_table_count(const struct map_table *t);
+/*
+ * The i'th entry (0 <= i < map_table_count), in the order the keys were
+ * first stored (a source file's order). Pointers owned by the table.
+ */
+void map_table_entry(const struct map_table *t, size_t i, const char **key,
+    const char **value);
 /* Free the table, wiping every key and value; NULL is fine. */
 void map_table_free(struct map_table *t);
 
@@ -60,6 +69,35 @@ typedef void (*map_warn_fn)(void *arg, const char *msg);
  */
 int map_text_parse(const char *data, size_t len, struct map_table *t,
     map_warn_fn warn, void *arg, char *err, size_t errlen);
+
+/*
+ * Parse aliases(5) source text into t, the way postalias(1) reads it:
+ * "name: value" logical lines (blank lines, '#' comment lines and
+ * continuation lines as in map_text_parse); the name ends at ':' (white
+ * space before the ':' is allowed), or is in double quotes when it holds
+ * white space or ':' ("a b": x; a backslash in the quotes takes the next
+ * character as is); names are folded to lower case; the value is the
+ * text after ':' with white space trimmed at both ends (continuation
+ * lines included, the line ends dropped), not split into addresses. A
+ * duplicate name keeps the first value and is reported through warn.
+ * Returns 0, or -1 with "line N: ..." in err for a line without ':', an
+ * empty name, white space in an unquoted name, an unclosed quote, an
+ * empty value, a continuation line with nothing to continue, or a NUL
+ * byte. Messages never contain a name or a value.
+ */
+int map_alias_parse(const char *data, size_t len, struct map_table *t,
+    map_warn_fn warn, void *arg, char *err, size_t errlen);
+
+/*
+ * Read the regular file at path whole into a fresh buffer (*data, *len;
+ * the caller wipes and frees it), refusing one larger than limit bytes.
+ * *st is the fstat of the file read (taken before reading). Opens with
+ * O_NONBLOCK, so a FIFO in its place cannot hang the caller. Returns 0,
+ * or -1 with errno set (ENOENT, EACCES, EINVAL for not a regular file,
+ * EFBIG, ...) and a message in err that does not name the file.
+ */
+int map_text_read(const char *path, size_t limit, char **data, size_t *len,
+    struct stat *st, char *err, size_t errlen);
 
 /*
  * Parse the name of an inline: table, "{ key=value, { key = value } }",

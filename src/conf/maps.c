@@ -18,6 +18,7 @@
 
 #include <bsd/string.h>
 
+#include "conf/map_db.h"
 #include "conf/map_exec.h"
 #include "conf/map_text.h"
 #include "conf/maps.h"
@@ -35,14 +36,14 @@ static const struct map_type {
 	map_open_fn	 open;		/* NULL: not supported yet */
 	unsigned	 flags;
 } map_types[] = {
-	{ "btree",	NULL,			MT_POSTMAP },
+	{ "btree",	map_btree_open,		MT_POSTMAP },
 	{ "cdb",	NULL,			MT_POSTMAP },
 	{ "cidr",	NULL,			0 },
 	{ "dbm",	NULL,			MT_POSTMAP },
 	{ "environ",	NULL,			0 },
 	{ "exec",	map_exec_open,		0 },
 	{ "fail",	NULL,			0 },
-	{ "hash",	NULL,			MT_POSTMAP },
+	{ "hash",	map_hash_open,		MT_POSTMAP },
 	{ "inline",	map_inline_open,	MT_HIDE },
 	{ "internal",	NULL,			0 },
 	{ "ldap",	NULL,			0 },
@@ -264,6 +265,39 @@ maps_forget(struct maps *m, const char *key)
 	for (size_t i = 0; i < m->n; i++)
 		if (m->map[i].ops->forget != NULL)
 			m->map[i].ops->forget(m->map[i].state, m->key.data);
+}
+
+/* Context of maps_stale: the prefix for one table's reports. */
+struct stale_ctx {
+	const struct maps	*m;
+	const struct map	*map;
+	maps_report_fn		 cb;
+	void			*arg;
+};
+
+/* Prefix a driver's report with the parameter and the table. */
+static void
+stale_report(void *arg, const char *msg)
+{
+	struct stale_ctx *c = arg;
+	char *line = xasprintf("%s: %s: %s", c->m->param, c->map->show, msg);
+
+	c->cb(c->arg, line);
+	free(line);
+}
+
+/* Report compiled tables that are missing or older than their source. */
+void
+maps_stale(struct maps *m, maps_report_fn cb, void *arg)
+{
+	struct stale_ctx c = { m, NULL, cb, arg };
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->map[i].ops->stale == NULL)
+			continue;
+		c.map = &m->map[i];
+		m->map[i].ops->stale(m->map[i].state, stale_report, &c);
+	}
 }
 
 /* Set the cache time of tables that cache. */

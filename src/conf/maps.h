@@ -7,9 +7,11 @@
  * be read must not turn "use TLS" or "authenticate" into "do not").
  *
  * Types so far: texthash (a postmap(1) source file read as text, and
- * read again when it changes), inline:{ key=value, ... }, static, and
- * postern's own exec:/path (a program asked for each key, e.g. an OAuth
- * token helper; answers cached).
+ * read again when it changes), hash and btree (GDBM files NAME.db that
+ * `postern map` compiles from NAME, opened again when they change),
+ * inline:{ key=value, ... }, static, and postern's own exec:/path (a
+ * program asked for each key, e.g. an OAuth token helper; answers
+ * cached).
  * Every other Postfix type is recognised and refused by name.
  */
 #ifndef POSTERN_MAPS_H
@@ -71,6 +73,18 @@ void maps_recheck(struct maps *m);
  */
 void maps_forget(struct maps *m, const char *key);
 
+/* A report about a table, for a person (postern check). */
+typedef void (*maps_report_fn)(void *arg, const char *msg);
+
+/*
+ * Report, through cb, each compiled table (hash:, btree:) of m that is
+ * missing or older than its source file, with the command that fixes
+ * it: "param: hash:/etc/x: /etc/x.db is older than its source /etc/x;
+ * run: postern map hash:/etc/x". Looks at the files now (stat), not at
+ * what the tables remember. Other table types report nothing.
+ */
+void maps_stale(struct maps *m, maps_report_fn cb, void *arg);
+
 /* How long exec: tables may reuse an answer, in seconds (0: never). */
 void maps_set_cache_time(struct maps *m, int seconds);
 
@@ -104,6 +118,9 @@ struct map_ops {
 	void	(*forget)(void *state, const char *key);
 	/* Set the cache time in seconds (NULL: caches nothing). */
 	void	(*set_ttl)(void *state, int seconds);
+	/* Report a compiled file that is missing or older than its
+	   source, through cb (NULL: nothing is compiled). */
+	void	(*stale)(void *state, maps_report_fn cb, void *arg);
 };
 
 typedef int (*map_open_fn)(const char *title, const char *name,

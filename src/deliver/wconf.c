@@ -16,6 +16,7 @@
 #include <bsd/string.h>
 
 #include "conf/config.h"
+#include "conf/map_db.h"
 #include "conf/map_text.h"
 #include "conf/maps.h"
 #include "deliver/sasl.h"
@@ -96,28 +97,45 @@ tls_build(struct worker_cfg *wc, const struct config *cf, char *err,
 	return 0;
 }
 
+/* 0 when path is missing or private, else -1 with the chmod in err. */
+static int
+file_private(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & S_IROTH)) {
+		snprintf(err, errlen, "smtp_sasl_password_maps: %s is readable "
+		    "by every user (mode %04o) and holds passwords; fix it "
+		    "with: chmod o-rwx %s", path,
+		    (unsigned)(st.st_mode & 07777), path);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Refuse password tables that other users can read: each file named in
- * the parameter (texthash:, and the compiled types' .db files later).
- * Returns 0, or -1 with err saying which chmod fixes it.
+ * the parameter (texthash:, and for hash: and btree: both the source and
+ * the compiled .db). Returns 0, or -1 with err saying which chmod fixes
+ * it.
  */
 static int
 secret_files_private(const char *value, char *err, size_t errlen)
 {
-	char *copy = xstrdup(value), *p = copy, *item, *path;
-	struct stat st;
+	char *copy = xstrdup(value), *p = copy, *item, *db;
 	int rc = 0;
 
 	while (rc == 0 && (item = map_text_token(&p)) != NULL) {
-		if (strncmp(item, "texthash:", 9) != 0)
-			continue;
-		path = item + 9;
-		if (stat(path, &st) == 0 && (st.st_mode & S_IROTH)) {
-			snprintf(err, errlen, "smtp_sasl_password_maps: %s is "
-			    "readable by every user (mode %04o) and holds "
-			    "passwords; fix it with: chmod o-rwx %s", path,
-			    (unsigned)(st.st_mode & 07777), path);
-			rc = -1;
+		if (strncmp(item, "texthash:", 9) == 0) {
+			rc = file_private(item + 9, err, errlen);
+		} else if (strncmp(item, "hash:", 5) == 0 ||
+		    strncmp(item, "btree:", 6) == 0) {
+			item = strchr(item, ':') + 1;
+			db = map_db_path(item);
+			rc = file_private(item, err, errlen);
+			if (rc == 0)
+				rc = file_private(db, err, errlen);
+			free(db);
 		}
 	}
 	explicit_bzero(copy, strlen(value));

@@ -390,11 +390,11 @@ test_open_errors(void **state)
 	char err[512];
 
 	assert_null(maps_open("smtp_tls_policy_maps",
-	    "hash:/etc/postern/tls_policy", err, sizeof(err)));
-	assert_string_equal(err, "smtp_tls_policy_maps: table type \"hash\" "
+	    "lmdb:/etc/postern/tls_policy", err, sizeof(err)));
+	assert_string_equal(err, "smtp_tls_policy_maps: table type \"lmdb\" "
 	    "is not supported yet; use texthash:/etc/postern/tls_policy (the "
 	    "same file, read as text without postmap)");
-	expect_open_error("p", "btree:/etc/x", "table type \"btree\" is not "
+	expect_open_error("p", "sdbm:/etc/x", "table type \"sdbm\" is not "
 	    "supported yet; use texthash:/etc/x (the same file");
 	expect_open_error("p", "lmdb:/etc/x", "use texthash:/etc/x");
 	expect_open_error("p", "cdb:/etc/x", "use texthash:/etc/x");
@@ -428,7 +428,7 @@ test_open_errors(void **state)
 	expect_open_error("p", "static:{}", "p: static:{...}: empty value");
 	expect_open_error("p", "static:{ s3cret", "p: static:{...}: bad syntax");
 	/* The second table fails: the first is closed again (ASan). */
-	expect_open_error("p", "inline:{a=1} hash:/etc/x", "hash");
+	expect_open_error("p", "inline:{a=1} lmdb:/etc/x", "lmdb");
 }
 
 /* An empty value opens no tables; every lookup is not found. */

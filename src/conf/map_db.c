@@ -1,0 +1,672 @@
+/*
+ * map_db.c - hash: and btree: tables, GDBM files compiled by postern map.
+ *
+ * Lookups read NAME.db through GDBM, opened read-only without locks: a
+ * table is never written in place. `postern map` writes a new file and
+ * renames it over the old one, so a reader keeps the version it opened
+ * until it notices the change (stat at most once a second, as texthash
+ * does) and opens the new one; the daemon picks up a compiled table
+ * without a restart. A .db older than its source is a warning in the
+ * log once per change, and maps_stale() reports it to postern check.
+ *
+ * A .db that cannot be opened (not compiled yet, unreadable, a Berkeley
+ * DB file left by Postfix) does not fail the open: lookups fail with the
+ * reason and the command that fixes it, so the daemon starts, keeps the
+ * mail that needs the table, and delivers it once the table is there.
+ *
+ * The tables may hold passwords: values handed out are wiped when the
+ * next one replaces them, and the buffers GDBM returns are wiped before
+ * they are freed. GDBM's own bucket cache cannot be wiped from outside;
+ * it lives as long as the open file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+#include <gdbm.h>
+
+#include "conf/map_db.h"
+#include "conf/map_text.h"
+#include "conf/maps.h"
+#include "lib/fsio.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "lib/xalloc.h"
+
+#define RECHECK_MS	1000	/* stat a .db file at most this often */
+
+/* One opened hash: or btree: table. */
+struct dbmap {
+	char		*title;		/* "param: hash:/path" for logs */
+	const char	*type;		/* "hash" or "btree" */
+	char		*name;		/* the source file */
+	char		*dbpath;	/* name + ".db" */
+	int		 alias;		/* an alias table: advise newaliases */
+	GDBM_FILE	 db;		/* NULL while the file is unusable */
+	struct stat	 dbst;		/* of the open file */
+	int64_t		 checked;	/* now_mono_ms() of the last stat */
+	int		 force;		/* stat at the next find */
+	char		 error[512];	/* why db is NULL */
+	int		 warned;	/* warned about a stale .db of... */
+	struct timespec	 warned_src;	/* ...this source mtime and */
+	struct timespec	 warned_db;	/* ...this .db mtime */
+	char		*value;		/* the last value found */
+	size_t		 vsize;		/* bytes allocated for value */
+};
+
+/* 1 when the type is compiled by postern map. */
+int
+map_db_type(const char *type)
+{
+	return strcmp(type, "hash") == 0 || strcmp(type, "btree") == 0;
+}
+
+/* name + ".db". */
+char *
+map_db_path(const char *name)
+{
+	return xasprintf("%s.db", name);
+}
+
+/* The message for a .db that cannot be used, with the fix. */
+void
+map_db_open_msg(char *err, size_t errlen, const char *type, const char *name,
+    int alias, const char *why)
+{
+	snprintf(err, errlen, "cannot open %s.db: %s; compile it with: %s"
+	    "postern map %s%s:%s", name, why, alias ? "newaliases, or " : "",
+	    alias ? "-a " : "", type, name);
+}
+
+/* GDBM's reason for the last failure, with errno when it is relevant. */
+static const char *
+gdbm_why(char *buf, size_t len)
+{
+	int e = gdbm_errno, saved = errno;
+
+	switch (e) {
+	case GDBM_BAD_MAGIC_NUMBER:
+	case GDBM_EMPTY_DATABASE:
+	case GDBM_BAD_HEADER:
+	case GDBM_BAD_FILE_OFFSET:
+	case GDBM_FILE_EOF:
+		/* The usual cause: Postfix's Berkeley DB file, or a stray. */
+		snprintf(buf, len, "not a table made by postern map (%s; a "
+		    "Berkeley DB file left by Postfix?)", gdbm_strerror(e));
+		break;
+	default:
+		if (gdbm_check_syserr(e))
+			snprintf(buf, len, "%s: %s", gdbm_strerror(e),
+			    strerror(saved));
+		else
+			snprintf(buf, len, "%s", gdbm_strerror(e));
+	}
+	return buf;
+}
+
+/*
+ * Open dbpath read-only for lookups or a dump; *st is its fstat. NULL
+ * with the message and the fix in err.
+ */
+static GDBM_FILE
+db_open_file(const char *type, const char *name, const char *dbpath,
+    int alias, struct stat *st, char *err, size_t errlen)
+{
+	GDBM_FILE db;
+	char why[300];
+	int fd;
+
+	/* O_NONBLOCK: a FIFO put in the file's place must not hang us. */
+	fd = open(dbpath, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		map_db_open_msg(err, errlen, type, name, alias,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, st) < 0) {
+		map_db_open_msg(err, errlen, type, name, alias,
+		    strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		map_db_open_msg(err, errlen, type, name, alias,
+		    "not a regular file");
+		close(fd);
+		return NULL;
+	}
+	/* No locks: nobody writes a table in place (see the top). */
+	db = gdbm_fd_open(fd, dbpath, 0, GDBM_READER | GDBM_NOLOCK |
+	    GDBM_CLOERROR, NULL);
+	if (db == NULL)
+		map_db_open_msg(err, errlen, type, name, alias,
+		    gdbm_why(why, sizeof(why)));
+	return db;
+}
+
+/* a is later than b. */
+static int
+ts_after(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec ||
+	    (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+/* a and b are the same instant. */
+static int
+ts_eq(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Whether two stats describe the same version of a file. */
+static int
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size && ts_eq(&a->st_mtim, &b->st_mtim) &&
+	    ts_eq(&a->st_ctim, &b->st_ctim);
+}
+
+/* The stale message: "/x.db is older than its source /x; run: ...". */
+static void
+stale_msg(const struct dbmap *d, char *msg, size_t len)
+{
+	snprintf(msg, len, "%s is older than its source %s; run: %spostern "
+	    "map %s%s:%s", d->dbpath, d->name, d->alias ? "newaliases, or " :
+	    "", d->alias ? "-a " : "", d->type, d->name);
+}
+
+/* Warn once per change when the source is newer than the open .db. */
+static void
+stale_warn(struct dbmap *d)
+{
+	struct stat src;
+	char msg[1024];
+
+	if (stat(d->name, &src) < 0 ||
+	    !ts_after(&src.st_mtim, &d->dbst.st_mtim)) {
+		d->warned = 0;
+		return;
+	}
+	if (d->warned && ts_eq(&src.st_mtim, &d->warned_src) &&
+	    ts_eq(&d->dbst.st_mtim, &d->warned_db))
+		return;
+	stale_msg(d, msg, sizeof(msg));
+	log_warnx("%s: %s", d->title, msg);
+	d->warned = 1;
+	d->warned_src = src.st_mtim;
+	d->warned_db = d->dbst.st_mtim;
+}
+
+/* Close the open file, if any. */
+static void
+db_drop(struct dbmap *d)
+{
+	if (d->db != NULL)
+		gdbm_close(d->db);
+	d->db = NULL;
+}
+
+/* Open the .db (again); 0, or -1 with err (the old file is kept). */
+static int
+db_load(struct dbmap *d, char *err, size_t errlen)
+{
+	struct stat st;
+	GDBM_FILE db;
+
+	db = db_open_file(d->type, d->name, d->dbpath, d->alias, &st, err,
+	    errlen);
+	if (db == NULL)
+		return -1;
+	db_drop(d);
+	d->db = db;
+	d->dbst = st;
+	return 0;
+}
+
+/* Stat the .db at most once a second; open it again if it changed. */
+static void
+db_check(struct dbmap *d)
+{
+	struct stat st;
+	char e[512];
+	int64_t now = now_mono_ms();
+	int was_ok = d->db != NULL;
+
+	if (!d->force && now - d->checked < RECHECK_MS)
+		return;
+	d->force = 0;
+	d->checked = now;
+	if (stat(d->dbpath, &st) < 0) {
+		map_db_open_msg(e, sizeof(e), d->type, d->name, d->alias,
+		    strerror(errno));
+	} else if (was_ok && same_file(&st, &d->dbst)) {
+		stale_warn(d);
+		return;
+	} else if (db_load(d, e, sizeof(e)) == 0) {
+		log_info("%s: %s changed, opened again", d->title, d->dbpath);
+		d->error[0] = '\0';
+		stale_warn(d);
+		return;
+	}
+	/* Changed to unusable: a lookup must not go on with the old data. */
+	db_drop(d);
+	/* Log the change to broken once, not every second. */
+	if (was_ok || strcmp(e, d->error) != 0)
+		log_warnx("%s: %s; its lookups fail until it is fixed",
+		    d->title, e);
+	strlcpy(d->error, e, sizeof(d->error));
+}
+
+/* Keep a copy of a found value, wiping the previous one. */
+static void
+value_set(struct dbmap *d, const char *p, size_t n)
+{
+	if (d->vsize < n + 1) {
+		if (d->value != NULL) {
+			explicit_bzero(d->value, d->vsize);
+			free(d->value);
+		}
+		d->vsize = n + 1;
+		d->value = xmalloc(d->vsize);
+	} else
+		explicit_bzero(d->value, d->vsize);
+	memcpy(d->value, p, n);
+	d->value[n] = '\0';
+}
+
+/* Wipe and free a buffer GDBM returned. */
+static void
+datum_free(datum *v)
+{
+	if (v->dptr != NULL) {
+		explicit_bzero(v->dptr, (size_t)v->dsize);
+		free(v->dptr);
+	}
+	v->dptr = NULL;
+}
+
+/* hash:/btree: lookup. */
+static int
+db_find(void *state, const char *key, const char **value, char *err,
+    size_t errlen)
+{
+	struct dbmap *d = state;
+	char why[300];
+	size_t klen = strlen(key);
+	datum k, v;
+
+	db_check(d);
+	if (d->db == NULL) {
+		strlcpy(err, d->error, errlen);
+		return MAP_ERROR;
+	}
+	if (klen > INT_MAX)
+		return MAP_NOTFOUND;
+	k.dptr = (char *)key;
+	k.dsize = (int)klen;
+	v = gdbm_fetch(d->db, k);
+	if (v.dptr == NULL) {
+		if (gdbm_errno == GDBM_ITEM_NOT_FOUND)
+			return MAP_NOTFOUND;
+		snprintf(err, errlen, "cannot read %s: %s", d->dbpath,
+		    gdbm_why(why, sizeof(why)));
+		return MAP_ERROR;
+	}
+	value_set(d, v.dptr, (size_t)v.dsize);
+	datum_free(&v);
+	*value = d->value;
+	return MAP_FOUND;
+}
+
+/* Stat at the next lookup. */
+static void
+db_recheck(void *state)
+{
+	struct dbmap *d = state;
+
+	d->force = 1;
+}
+
+/* Report a missing or stale .db, from the files as they are now. */
+static void
+db_stale(void *state, maps_report_fn cb, void *arg)
+{
+	struct dbmap *d = state;
+	struct stat src, db;
+	char msg[1024];
+
+	if (stat(d->dbpath, &db) < 0) {
+		map_db_open_msg(msg, sizeof(msg), d->type, d->name, d->alias,
+		    strerror(errno));
+		cb(arg, msg);
+	} else if (stat(d->name, &src) == 0 &&
+	    ts_after(&src.st_mtim, &db.st_mtim)) {
+		stale_msg(d, msg, sizeof(msg));
+		cb(arg, msg);
+	}
+}
+
+/* Close a table, wiping the last value. */
+static void
+db_close(void *state)
+{
+	struct dbmap *d = state;
+
+	db_drop(d);
+	if (d->value != NULL) {
+		explicit_bzero(d->value, d->vsize);
+		free(d->value);
+	}
+	free(d->title);
+	free(d->name);
+	free(d->dbpath);
+	free(d);
+}
+
+static const struct map_ops db_ops = {
+	.find = db_find, .recheck = db_recheck, .close = db_close,
+	.stale = db_stale,
+};
+
+/* Open type:name (see map_db.h). */
+static int
+db_open(const char *type, const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen)
+{
+	struct dbmap *d;
+
+	/* Daemons change directory: a relative name would move with them. */
+	if (name[0] != '/') {
+		snprintf(err, errlen, "the file name must be absolute");
+		return -1;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->title = xstrdup(title);
+	d->type = type;
+	d->name = xstrdup(name);
+	d->dbpath = map_db_path(name);
+	/* The parameter, first in the title, says what the table is for. */
+	d->alias = strncmp(title, "alias", 5) == 0;
+	/* Not a failure: the lookups report it (see the top). */
+	if (db_load(d, d->error, sizeof(d->error)) == 0)
+		stale_warn(d);
+	d->checked = now_mono_ms();
+	*ops = &db_ops;
+	*state = d;
+	return 0;
+}
+
+/* Open hash:/path. */
+int
+map_hash_open(const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen)
+{
+	return db_open("hash", title, name, ops, state, err, errlen);
+}
+
+/* Open btree:/path (the same GDBM file). */
+int
+map_btree_open(const char *title, const char *name,
+    const struct map_ops **ops, void **state, char *err, size_t errlen)
+{
+	return db_open("btree", title, name, ops, state, err, errlen);
+}
+
+/* ---- compiling ------------------------------------------------------ */
+
+/* Where a compile's warnings go, and the file they are about. */
+struct compile_ctx {
+	const char	*name;
+	map_warn_fn	 warn;
+	void		*arg;
+};
+
+/* A parser's or the writer's warning, prefixed with the file name. */
+static void
+compile_warn(void *arg, const char *msg)
+{
+	struct compile_ctx *c = arg;
+	char *line;
+
+	if (c->warn == NULL)
+		return;
+	line = xasprintf("%s: %s", c->name, msg);
+	c->warn(c->arg, line);
+	free(line);
+}
+
+/*
+ * Give the new file the source's owner, group and permission bits, so a
+ * private sasl_passwd gives a private sasl_passwd.db. Without root the
+ * file stays ours; a group we cannot give it loses its group bits.
+ */
+static int
+copy_owner(int fd, const struct stat *src, const char *dbpath,
+    struct compile_ctx *c, char *err, size_t errlen)
+{
+	mode_t mode = src->st_mode & 0777;
+	char msg[512];
+
+	if (fchown(fd, src->st_uid, src->st_gid) < 0) {
+		if (errno != EPERM) {
+			snprintf(err, errlen, "cannot give %s the owner of %s: "
+			    "%s", dbpath, c->name, strerror(errno));
+			return -1;
+		}
+		if (fchown(fd, (uid_t)-1, src->st_gid) < 0) {
+			mode &= ~(mode_t)070;
+			snprintf(msg, sizeof(msg), "cannot give %s the group "
+			    "of the source (%s); the group gets no access",
+			    dbpath, strerror(errno));
+			compile_warn(c, msg);
+		}
+	}
+	if (fchmod(fd, mode) < 0) {
+		snprintf(err, errlen, "cannot set the mode of %s: %s", dbpath,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Store every entry of t in db; 0 or -1 with err. */
+static int
+db_store_all(GDBM_FILE db, const struct map_table *t, const char *dbpath,
+    char *err, size_t errlen)
+{
+	const char *key, *value;
+	char why[300];
+	size_t n = map_table_count(t), kl, vl;
+	datum k, v;
+
+	for (size_t i = 0; i < n; i++) {
+		map_table_entry(t, i, &key, &value);
+		kl = strlen(key);
+		vl = strlen(value);
+		if (kl > INT_MAX || vl > INT_MAX) {
+			snprintf(err, errlen, "cannot write %s: entry too "
+			    "large", dbpath);
+			return -1;
+		}
+		k.dptr = (char *)key;
+		k.dsize = (int)kl;
+		v.dptr = (char *)value;
+		v.dsize = (int)vl;
+		if (gdbm_store(db, k, v, GDBM_INSERT) != 0) {
+			snprintf(err, errlen, "cannot write %s: %s", dbpath,
+			    gdbm_why(why, sizeof(why)));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Write t to a temporary file next to dbpath and rename it over dbpath,
+ * durably. Returns 0 or a sysexits code with err; on failure the
+ * temporary file is gone and dbpath untouched.
+ */
+static int
+db_write(const struct map_table *t, const struct stat *src,
+    const char *dbpath, struct compile_ctx *c, char *err, size_t errlen)
+{
+	const char *slash = strrchr(dbpath, '/');
+	char *tmp = xasprintf("%s.tmp-XXXXXX", dbpath), *dir, why[300];
+	GDBM_FILE db = NULL;
+	enum fs_step step;
+	int fd, gfd, rc = EX_IOERR;
+
+	dir = slash == NULL ? xstrdup(".") : slash == dbpath ? xstrdup("/") :
+	    xstrndup(dbpath, (size_t)(slash - dbpath));
+	/* Created 0600: nothing is readable before the mode is copied. */
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "cannot create a temporary file in %s: "
+		    "%s", dir, strerror(errno));
+		free(tmp);
+		free(dir);
+		return EX_CANTCREAT;
+	}
+	/* GDBM closes its descriptor; ours stays for fsync and rename. */
+	if ((gfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", tmp,
+		    strerror(errno));
+		goto fail;
+	}
+	db = gdbm_fd_open(gfd, tmp, 0, GDBM_NEWDB | GDBM_NOLOCK |
+	    GDBM_CLOERROR, NULL);
+	if (db == NULL) {
+		snprintf(err, errlen, "cannot create %s: %s", tmp,
+		    gdbm_why(why, sizeof(why)));
+		rc = EX_CANTCREAT;
+		goto fail;
+	}
+	if (db_store_all(db, t, dbpath, err, errlen) < 0)
+		goto fail;
+	if (gdbm_close(db) != 0) {
+		db = NULL;
+		snprintf(err, errlen, "cannot write %s: %s", tmp,
+		    gdbm_why(why, sizeof(why)));
+		goto fail;
+	}
+	db = NULL;
+	if (copy_owner(fd, src, dbpath, c, err, errlen) < 0) {
+		rc = EX_CANTCREAT;
+		goto fail;
+	}
+	/* fsync, close, rename over dbpath, fsync the directory. */
+	if (fs_commit(fd, "", 0, tmp, dir, slash ? slash + 1 : dbpath, 0,
+	    &step) < 0) {
+		snprintf(err, errlen, "cannot %s %s: %s", fs_step_name(step),
+		    step == FS_SYNC_DIR ? dir : tmp, strerror(errno));
+		fd = -1;	/* fs_commit closed it and removed tmp */
+		goto fail;
+	}
+	rc = 0;
+	goto out;
+fail:
+	if (db != NULL)
+		gdbm_close(db);
+	if (fd >= 0) {
+		close(fd);
+		(void)unlink(tmp);
+	}
+out:
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+/* Compile name into name.db (see map_db.h). */
+int
+map_db_compile(const char *type, const char *name, int alias,
+    map_warn_fn warn, void *arg, char *err, size_t errlen)
+{
+	struct compile_ctx c = { name, warn, arg };
+	struct map_table *t = NULL;
+	struct stat st;
+	char *data = NULL, *dbpath = map_db_path(name), e[512];
+	size_t len = 0;
+	int rc;
+
+	if (map_text_read(name, MAP_DB_SOURCE_MAX, &data, &len, &st, e,
+	    sizeof(e)) < 0) {
+		rc = errno == EFBIG ? EX_DATAERR : EX_NOINPUT;
+		snprintf(err, errlen, "%s: %s", name, e);
+		goto out;
+	}
+	/* All of the source is checked before anything is written. */
+	t = map_table_new();
+	if ((alias ? map_alias_parse : map_text_parse)(data, len, t,
+	    compile_warn, &c, e, sizeof(e)) < 0) {
+		snprintf(err, errlen, "%s: %s", name, e);
+		rc = EX_DATAERR;
+		goto out;
+	}
+	rc = db_write(t, &st, dbpath, &c, err, errlen);
+out:
+	map_table_free(t);
+	if (data != NULL) {
+		explicit_bzero(data, len);
+		free(data);
+	}
+	free(dbpath);
+	return rc;
+}
+
+/* A NUL-terminated copy of a GDBM datum. */
+static char *
+datum_str(const datum *v)
+{
+	return xstrndup(v->dptr, (size_t)v->dsize);
+}
+
+/* Call fn for every record of name.db (see map_db.h). */
+int
+map_db_dump(const char *type, const char *name, int alias,
+    map_db_entry_fn fn, void *arg, char *err, size_t errlen)
+{
+	char *dbpath = map_db_path(name), *ks, *vs, why[300];
+	struct stat st;
+	GDBM_FILE db;
+	datum k, v, next;
+	int rc = 0;
+
+	db = db_open_file(type, name, dbpath, alias, &st, err, errlen);
+	if (db == NULL) {
+		free(dbpath);
+		return EX_NOINPUT;
+	}
+	for (k = gdbm_firstkey(db); k.dptr != NULL; k = next) {
+		v = gdbm_fetch(db, k);
+		if (v.dptr == NULL) {
+			datum_free(&k);
+			break;
+		}
+		ks = datum_str(&k);
+		vs = datum_str(&v);
+		fn(arg, ks, vs);
+		free_secret(ks);
+		free_secret(vs);
+		datum_free(&v);
+		next = gdbm_nextkey(db, k);
+		datum_free(&k);
+	}
+	if (gdbm_errno != GDBM_ITEM_NOT_FOUND) {
+		snprintf(err, errlen, "cannot read %s: %s", dbpath,
+		    gdbm_why(why, sizeof(why)));
+		rc = EX_IOERR;
+	}
+	gdbm_close(db);
+	free(dbpath);
+	return rc;
+}
