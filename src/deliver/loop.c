@@ -164,6 +164,8 @@ ctl_serve(struct daemon *d)
 	line[n] = '\0';
 	line[strcspn(line, "\r\n")] = '\0';
 	if (strcmp(line, "flush") == 0) {
+		/* A table just compiled counts for this flush. */
+		worker_cfg_recheck(&d->wc);
 		qmgr_pickup(&d->q);
 		qmgr_scan_deferred(&d->q);
 		qmgr_flush(&d->q);

@@ -406,3 +406,15 @@ worker_cfg_free(struct worker_cfg *wc)
 	maps_free(wc->hchecks);
 	wc->hchecks = NULL;
 }
+
+/* Let every table look for changes at its next lookup. */
+void
+worker_cfg_recheck(struct worker_cfg *wc)
+{
+	struct maps *all[] = { wc->tls_maps, wc->sasl_maps, wc->rt.transport,
+	    wc->rt.sender_relay, wc->rt.aliases, wc->generic, wc->hchecks };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i] != NULL)
+			maps_recheck(all[i]);
+}

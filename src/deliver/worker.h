@@ -98,6 +98,8 @@ int worker_cfg_creds(struct worker_cfg *wc, const char *sender, size_t ri,
     struct job_login *lg);
 /* Wipe and free a login. */
 void job_login_clear(struct job_login *lg);
+/* Let every table look for changes at its next lookup (postern flush). */
+void worker_cfg_recheck(struct worker_cfg *wc);
 /* Free what worker_cfg_build made. */
 void worker_cfg_free(struct worker_cfg *wc);
 

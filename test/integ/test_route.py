@@ -277,3 +277,29 @@ def test_two_relays_one_defers_no_busy_loop(sandbox, smarthost_factory):
     time.sleep(1.5)
     assert len(sb.log_lines(status_re("x@a.example", "deferred"))) == 1
     assert len(sb.log_lines(status_re("y@b.example", "sent"))) == 1
+
+
+def test_aliases_file_with_newaliases(sandbox):
+    """The classic: root's mail reaches the owner through /etc/aliases
+    compiled by newaliases; before it is compiled the mail waits."""
+    import os
+    sb = sandbox
+    path = os.path.join(sb.root, "aliases")
+    with open(path, "w") as f:
+        f.write("# See aliases(5)\npostmaster: root\n"
+                "root:\tyou@example.com\n")
+    sb.write_config(alias_maps="hash:" + path, alias_database="hash:" + path)
+    sb.start_daemon()
+    sb.send_ok(["-f", "cron", "postmaster"], MSG)
+    line = sb.wait_log(r"cannot expand aliases: .*cannot open %s\.db: No "
+                       r"such file or directory; compile it with: "
+                       r"newaliases" % re.escape(path))[0]
+    assert sb.smarthost.messages == []
+    assert len(sb.all_queued()) == 1
+    cp = sb.postern(["newaliases"])
+    assert cp.returncode == 0, cp
+    cp = sb.postern(["flush"])
+    assert cp.returncode == 0, cp
+    line = sb.wait_log(status_re("you@example.com", "sent"))[0]
+    assert "orig_to=<postmaster>" in line, line
+    assert line
