@@ -381,7 +381,9 @@ domain_text(const struct ap *p, size_t first, size_t end)
 	for (size_t i = first; i < end; i++) {
 		t = &p->t[i];
 		for (size_t j = t->start; j < t->end; j++) {
-			if (t->type == T_DLIT && strchr(" \t\r\n", p->s[j]))
+			if (t->type == T_DLIT && (p->s[j] == ' ' ||
+			    p->s[j] == '\t' || p->s[j] == '\r' ||
+			    p->s[j] == '\n'))
 				continue;
 			buf_addc(&b, p->s[j]);
 		}
@@ -576,7 +578,8 @@ parse_group(struct ap *p)
 /*
  * Parse one address at the current token: a mailbox (name-addr or
  * addr-spec) or, outside a group, a group. Words and dots come first in
- * all of them; the token after them says which it is.
+ * all of them; the token after them says which it is. Returns 0 for a
+ * mailbox, 1 for a group, -1 on error.
  */
 static int
 parse_address(struct ap *p, int in_group)
@@ -594,23 +597,29 @@ parse_address(struct ap *p, int in_group)
 		if (stop == first)
 			return fail(p, p->t[stop].start, "a group without a name");
 		p->i = stop + 1;
-		return parse_group(p);
+		return parse_group(p) < 0 ? -1 : 1;
 	}
 	return parse_addr_spec(p, first, stop);
 }
 
-/* Parse a whole address list. */
+/*
+ * Parse a whole address list. The ';' that ends a group ends it clearly
+ * enough that an address may follow without a comma, as some programs
+ * write it ("team: a@x; b@y").
+ */
 static int
 parse_list(struct ap *p)
 {
+	int r;
+
 	while (cur(p)->type != T_END) {
 		if (is_sp(cur(p), ',')) {
 			p->i++;
 			continue;
 		}
-		if (parse_address(p, 0) < 0)
+		if ((r = parse_address(p, 0)) < 0)
 			return -1;
-		if (!is_sp(cur(p), ',') && cur(p)->type != T_END)
+		if (r == 0 && !is_sp(cur(p), ',') && cur(p)->type != T_END)
 			return unexpected(p, "no comma after an address");
 	}
 	return 0;
@@ -839,13 +848,16 @@ addrlist_rewrite(const char *value, size_t len, addr_map_fn map,
 	return 0;
 }
 
-/* The fields whose addresses smtp_generic_maps rewrite (Postfix's list). */
+/*
+ * The fields whose addresses smtp_generic_maps rewrite: Postfix's sender
+ * and recipient fields (header_opts.c), and Mail-Reply-To.
+ */
 static const char *const addr_fields[] = {
 	"From", "Sender", "Reply-To", "To", "Cc", "Bcc",
 	"Resent-From", "Resent-Sender", "Resent-Reply-To", "Resent-To",
 	"Resent-Cc", "Resent-Bcc", "Return-Receipt-To",
 	"Disposition-Notification-To", "Errors-To", "Mail-Followup-To",
-	"Mail-Reply-To",
+	"Mail-Reply-To", "Apparently-To", "Return-Path",
 };
 
 /*

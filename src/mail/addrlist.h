@@ -41,7 +41,8 @@ typedef char *(*addr_map_fn)(void *arg, const char *addr);
  * a bare local part "root", route-addrs with an obsolete route
  * "<@a,@b:x@y>", groups "team: a@x, b@y;" and "undisclosed-recipients:;",
  * empty elements ",,", and lines folded with CRLF or LF followed by white
- * space. "<>" is allowed and gives no address.
+ * space. "<>" is allowed and gives no address. An address may follow a
+ * group's ';' without a comma.
  *
  * Appends one item per address to l. The canonical form of an addr-spec
  * drops comments and folding white space, and quotes the local part only
@@ -76,7 +77,8 @@ int addrlist_rewrite(const char *value, size_t len, addr_map_fn map,
  * Postfix's smtp_generic_maps do: From, Sender, Reply-To, To, Cc, Bcc,
  * Resent-From, Resent-Sender, Resent-Reply-To, Resent-To, Resent-Cc,
  * Resent-Bcc, Return-Receipt-To, Disposition-Notification-To, Errors-To,
- * Mail-Followup-To, Mail-Reply-To (names in any case). Every other byte,
+ * Mail-Followup-To, Mail-Reply-To, Apparently-To, Return-Path (names in
+ * any case). Every other byte,
  * other fields and folding included, is copied as it is; a field whose
  * value does not parse is copied unchanged. Returns the number of
  * addresses replaced.
