@@ -85,20 +85,37 @@ is_local(const char *domain, const struct addr_map_ctx *ctx)
 	return 0;
 }
 
+/* One maps search; partial keys skip pattern tables. */
+static int
+find(struct maps *m, const char *key, int partial, const char **value,
+    char *err, size_t errlen)
+{
+	return partial ? maps_find_fixed(m, key, value, err, errlen) :
+	    maps_find(m, key, value, err, errlen);
+}
+
 /*
  * Look up the key for local@domain (domain NULL: the local part alone),
- * or "@domain" when local is NULL. partial keys skip pattern tables.
+ * or "@domain" when local is NULL. Like Postfix, the quoted (canonical)
+ * form first, then the unquoted form when it differs: tables written
+ * for either ("a..b@x" or "\"a..b\"@x") work.
  */
 static int
 lookup(struct maps *m, const char *local, const char *domain, int partial,
     const char **value, char *err, size_t errlen)
 {
-	char *key;
+	char *key, *raw;
 	int r;
 
 	key = local ? addr_join(local, domain) : xasprintf("@%s", domain);
-	r = partial ? maps_find_fixed(m, key, value, err, errlen) :
-	    maps_find(m, key, value, err, errlen);
+	r = find(m, key, partial, value, err, errlen);
+	if (r == MAP_NOTFOUND && local != NULL) {
+		raw = domain ? xasprintf("%s@%s", local, domain) :
+		    xstrdup(local);
+		if (strcmp(raw, key) != 0)
+			r = find(m, raw, partial, value, err, errlen);
+		free(raw);
+	}
 	free(key);
 	return r;
 }
@@ -154,10 +171,13 @@ make_result(struct maps *m, const char *addr, const char *value,
 	*result = addr_join(local, domain);
 	rc = MAP_FOUND;
 out:
+	/* Everything made from the value is wiped, as the value is. */
+	for (size_t i = 0; i < l.n; i++)
+		explicit_bzero(l.v[i].addr, strlen(l.v[i].addr));
 	addrlist_free(&l);
 	free_secret(text);
-	free(local);
-	free(domain);
+	free_secret(local);
+	free_secret(domain);
 	return rc;
 }
 

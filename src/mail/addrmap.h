@@ -41,8 +41,9 @@ struct addr_map_ctx {
  *   user+ext, user     only when domain is $myorigin or a local domain
  *   @domain            any user in domain
  *
- * Keys are in canonical form (quoted local parts where needed); the
- * tables fold case. An address without '@' is looked up as "user+ext"
+ * Each key is tried in canonical form (local part quoted where needed),
+ * then, when that differs, unquoted, as Postfix does; the tables fold
+ * case. An address without '@' is looked up as "user+ext"
  * then "user". The extension starts at the first delimiter character,
  * except in postmaster, mailer-daemon and double-bounce, and (when '-' is
  * a delimiter) owner-* and *-request; an extension that would leave the

@@ -251,6 +251,7 @@ test_results(void **state)
 	    "{g@x = not an address}, "
 	    "{h@x = \"secret, \"unterminated}, "
 	    "{\"q..r\"@x = quoted@isp.example}, "
+	    "{q..s@x = unquoted@isp.example}, "
 	    "{i@x = MixedCase@ISP.Example} }");
 	struct unit_stderr cap;
 	struct buf logged = BUF_INIT;
@@ -268,6 +269,8 @@ test_results(void **state)
 	/* Quoted local parts are looked up in canonical form. */
 	FOUND("\"q..r\"@x", "quoted@isp.example");
 	FOUND("q..r@x", "quoted@isp.example");
+	FOUND("q..s@x", "unquoted@isp.example");
+	FOUND("\"q..s\"@x", "unquoted@isp.example");
 	FOUND("\"q.\".r@x", "quoted@isp.example");
 	/* A value that is not an address is an error, never shown. */
 	ERROR("f@x", "inline:{...}: lookup of f@x: the "
