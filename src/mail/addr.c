@@ -7,18 +7,18 @@
  * file whose records are one line each. So addr_check() is deliberately
  * narrow about bytes that could break a record or an SMTP command (CR,
  * LF, control characters), and permissive about syntax that the relay is
- * better placed to judge. The header parser is a small tokenizer for the
- * RFC 5322 address-list grammar: display names, quoted strings, comments,
- * domain literals and groups; it never uses regular expressions.
+ * better placed to judge. Address-list headers are parsed by addrlist.c
+ * (the RFC 5322 grammar: display names, quoted strings, comments, domain
+ * literals and groups; never regular expressions).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/buf.h"
 #include "lib/xalloc.h"
 #include "mail/addr.h"
+#include "mail/addrlist.h"
 
 static void seterr(char *, size_t, const char *, ...)
     __attribute__((format(printf, 3, 4)));
@@ -162,156 +162,21 @@ addr_list_free(struct addr_list *l)
 	l->n = 0;
 }
 
-/* Tokenizer state for one address-list value. */
-struct alp {
-	const char	*s;
-	size_t		 i;
-	struct buf	 plain;		/* words outside <>: addr-spec or name */
-	struct buf	 angle;		/* the text inside <> */
-	int		 have_angle, in_angle, in_group;
-};
-
-/* Skip a (possibly nested) comment starting at s[i] == '('. */
-static int
-skip_comment(struct alp *a)
-{
-	int depth = 0;
-
-	for (; a->s[a->i]; a->i++) {
-		if (a->s[a->i] == '\\' && a->s[a->i + 1])
-			a->i++;
-		else if (a->s[a->i] == '(')
-			depth++;
-		else if (a->s[a->i] == ')' && --depth == 0)
-			return 0;
-	}
-	return -1;
-}
-
-/* Copy a quoted string or domain literal, delimiters included. */
-static int
-copy_delimited(struct alp *a, struct buf *to, char close)
-{
-	buf_addc(to, a->s[a->i++]);
-	for (; a->s[a->i]; a->i++) {
-		buf_addc(to, a->s[a->i]);
-		/* An escaped character never closes the string. */
-		if (a->s[a->i] == '\\' && a->s[a->i + 1])
-			buf_addc(to, a->s[++a->i]);
-		else if (a->s[a->i] == close)
-			return 0;
-	}
-	return -1;
-}
-
-/* End of one mailbox: keep its address, forget its display name. */
-static void
-finish_mailbox(struct alp *a, struct addr_list *l)
-{
-	const char *addr = a->have_angle ? a->angle.data : a->plain.data;
-	const char *colon;
-
-	if (addr == NULL)
-		addr = "";
-	/* An obsolete source route "<@a,@b:user@c>" is dropped. */
-	if (a->have_angle && addr[0] == '@' && (colon = strchr(addr, ':')))
-		addr = colon + 1;
-	if (*addr != '\0')
-		addr_list_add(l, addr);
-	buf_reset(&a->plain);
-	buf_reset(&a->angle);
-	a->have_angle = 0;
-}
-
-/* Handle a character that has structural meaning outside quotes. */
-static int
-special(struct alp *a, struct addr_list *l, char c, const char **why)
-{
-	switch (c) {
-	case '<':
-		if (a->in_angle) {
-			*why = "nested <";
-			return -1;
-		}
-		buf_reset(&a->angle);
-		a->in_angle = a->have_angle = 1;
-		return 0;
-	case '>':
-		if (!a->in_angle) {
-			*why = "unbalanced >";
-			return -1;
-		}
-		a->in_angle = 0;
-		return 0;
-	case ':':
-		if (a->in_angle || a->in_group)
-			return 1;
-		/* What came before was the group's display name. */
-		buf_reset(&a->plain);
-		a->have_angle = 0;
-		a->in_group = 1;
-		return 0;
-	case ';':
-		if (a->in_angle || !a->in_group)
-			return 1;
-		finish_mailbox(a, l);
-		a->in_group = 0;
-		return 0;
-	case ',':
-		if (a->in_angle)
-			return 1;
-		finish_mailbox(a, l);
-		return 0;
-	}
-	return 1;
-}
-
-/* Extract addresses from an address-list header value. */
+/*
+ * Extract the addresses of an address-list value: addrlist.c parses it
+ * (the same parser that rewrites header addresses), this keeps only the
+ * canonical addresses.
+ */
 int
 addr_list_parse(const char *value, struct addr_list *l, char *err,
     size_t errlen)
 {
-	struct alp a = { .s = value };
-	const char *why = NULL;
-	struct buf *to;
-	int rc = -1, r;
-	char c;
+	struct addrlist found = { NULL, 0 };
 
-	for (; (c = a.s[a.i]) != '\0'; a.i++) {
-		to = a.in_angle ? &a.angle : &a.plain;
-		/* Folding and blanks separate words; they are not content. */
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
-			continue;
-		if (c == '(') {
-			if (skip_comment(&a) < 0) {
-				why = "unterminated comment";
-				goto out;
-			}
-		} else if (c == '"' || c == '[') {
-			if (copy_delimited(&a, to, c == '"' ? '"' : ']') < 0) {
-				why = c == '"' ? "unterminated quoted string" :
-				    "unterminated domain literal";
-				goto out;
-			}
-		} else if (c == '\\' && a.s[a.i + 1]) {
-			/* A quoted pair outside quotes: keep it literally. */
-			buf_addc(to, c);
-			buf_addc(to, a.s[++a.i]);
-		} else if ((r = special(&a, l, c, &why)) < 0)
-			goto out;
-		else if (r == 1)
-			buf_addc(to, c);
-	}
-	if (a.in_angle) {
-		why = "unbalanced <";
-		goto out;
-	}
-	finish_mailbox(&a, l);
-	rc = 0;
-out:
-	if (rc < 0)
-		seterr(err, errlen, "%s", why);
-	buf_free(&a.plain);
-	buf_free(&a.angle);
-	return rc;
+	if (addrlist_parse(value, strlen(value), &found, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < found.n; i++)
+		addr_list_add(l, found.v[i].addr);
+	addrlist_free(&found);
+	return 0;
 }

@@ -46,9 +46,10 @@ char *addr_qualify(const char *addr, const struct addr_rewrite *rw);
  * Extract the addresses of an address-list header value (folded lines
  * allowed) and append them to l: "Bob <bob@x>", "bob@x (Bob)",
  * "\"Smith, J\" <j@x>", groups "team: a@x, b@x;" and
- * "undisclosed-recipients:;" (no address). Addresses are returned as
- * written, without the display name, comments or <>. Returns 0, or -1
- * with err ("unterminated quoted string") leaving l with what was found.
+ * "undisclosed-recipients:;" (no address). Addresses are returned in
+ * canonical form (addrlist_parse): without the display name, comments,
+ * <> or quotes that are not needed. Returns 0, or -1 with err
+ * ("unterminated quoted string at byte 3") leaving l as it was.
  */
 int addr_list_parse(const char *value, struct addr_list *l, char *err,
     size_t errlen);
