@@ -7,24 +7,109 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bsd/string.h>
+
+#include "conf/maps.h"
 #include "deliver/worker.h"
 #include "lib/xalloc.h"
+#include "mail/addrlist.h"
+#include "mail/addrmap.h"
+#include "mail/header.h"
 #include "spool/qfile.h"
 
-/* Rewrite one message (see worker.h). */
-int
-worker_rewrite(const struct worker_cfg *wc, const char *qid,
-    struct qenv *env, const char *msg, size_t len, struct buf *out,
-    char *err, size_t errlen)
+/* The lookup context of smtp_generic_maps, from the router's settings. */
+struct gen {
+	const struct worker_cfg	*wc;
+	struct addr_map_ctx	 ctx;
+	const char		**local;
+	char			*lhost;		/* localhost.$mydomain */
+	char			*err;
+	size_t			 errlen;
+	int			 failed;
+};
+
+static void
+gen_init(struct gen *g, const struct worker_cfg *wc, char *err, size_t errlen)
 {
-	(void)wc;
-	(void)qid;
-	(void)env;
-	(void)err;
-	(void)errlen;
-	buf_reset(out);
-	buf_add(out, msg, len);
+	const struct router *r = &wc->rt;
+	size_t n = 0;
+
+	memset(g, 0, sizeof(*g));
+	g->wc = wc;
+	g->err = err;
+	g->errlen = errlen;
+	g->local = xcalloc(r->nmydest + 3, sizeof(*g->local));
+	g->lhost = xasprintf("localhost.%s", r->mydomain);
+	g->local[n++] = r->myhostname;
+	g->local[n++] = "localhost";
+	g->local[n++] = g->lhost;
+	for (size_t i = 0; i < r->nmydest; i++)
+		g->local[n++] = r->mydest[i];
+	g->ctx.delims = r->delims;
+	g->ctx.myorigin = r->myorigin;
+	g->ctx.local_domains = g->local;
+	g->ctx.nlocal = n;
+	g->ctx.propagate = r->generic_ext;
+	g->ctx.append_at_myorigin = r->rw.append_at_myorigin;
+	g->ctx.append_dot_mydomain = r->rw.append_dot_mydomain;
+	g->ctx.mydomain = r->mydomain;
+}
+
+static void
+gen_free(struct gen *g)
+{
+	free(g->local);
+	free(g->lhost);
+}
+
+/* One address; MAP_* with *out. */
+static int
+gen_find(struct gen *g, const char *addr, char **out)
+{
+	*out = NULL;
+	if (*addr == '\0')
+		return MAP_NOTFOUND;
+	return addr_map_find(g->wc->generic, addr, &g->ctx, out, g->err,
+	    g->errlen);
+}
+
+/* hdr_rewrite_addrs' callback: the new address, or NULL. */
+static char *
+gen_header(void *arg, const char *addr)
+{
+	struct gen *g = arg;
+	char *out;
+
+	if (g->failed)
+		return NULL;
+	if (gen_find(g, addr, &out) == MAP_ERROR) {
+		g->failed = 1;
+		return NULL;
+	}
+	return out;
+}
+
+/* Replace *addr with its smtp_generic_maps result; 0 or -1. */
+static int
+gen_env(struct gen *g, char **addr)
+{
+	char *out;
+	int rc = gen_find(g, *addr, &out);
+
+	if (rc == MAP_ERROR)
+		return -1;
+	if (rc == MAP_FOUND) {
+		free(*addr);
+		*addr = out;
+	}
 	return 0;
+}
+
+/* 1 when the parameter names at least one table. */
+static int
+has_tables(const struct maps *m)
+{
+	return m != NULL && *maps_title(m) != '\0';
 }
 
 /* smtp_generic_maps for one address (see worker.h). */
@@ -32,10 +117,51 @@ int
 worker_generic(const struct worker_cfg *wc, const char *addr, char **out,
     char *err, size_t errlen)
 {
-	(void)wc;
-	(void)addr;
-	(void)err;
-	(void)errlen;
+	struct gen g;
+	int rc;
+
 	*out = NULL;
-	return 0;
+	if (!has_tables(wc->generic))
+		return MAP_NOTFOUND;
+	gen_init(&g, wc, err, errlen);
+	rc = gen_find(&g, addr, out);
+	gen_free(&g);
+	return rc;
+}
+
+/* Rewrite one message (see worker.h). */
+int
+worker_rewrite(const struct worker_cfg *wc, const char *qid,
+    struct qenv *env, const char *msg, size_t len, struct buf *out,
+    char *err, size_t errlen)
+{
+	struct buf hdr = BUF_INIT;
+	struct gen g;
+	size_t hlen, boff;
+	int rc = -1;
+
+	(void)qid;
+	buf_reset(out);
+	if (!has_tables(wc->generic) && !has_tables(wc->hchecks))
+		return 0;
+	hdr_split(msg, len, &hlen, &boff);
+	gen_init(&g, wc, err, errlen);
+	if (has_tables(wc->generic)) {
+		if (gen_env(&g, &env->sender) < 0)
+			goto out;
+		for (size_t i = 0; i < env->nrcpt; i++)
+			if (gen_env(&g, &env->rcpt[i].addr) < 0)
+				goto out;
+		(void)hdr_rewrite_addrs(msg, hlen, gen_header, &g, &hdr);
+		if (g.failed)
+			goto out;
+	} else
+		buf_add(&hdr, msg, hlen);
+	buf_add(out, hdr.data, hdr.len);
+	buf_add(out, msg + hlen, len - hlen);
+	rc = 1;
+out:
+	gen_free(&g);
+	buf_free(&hdr);
+	return rc;
 }

@@ -82,6 +82,7 @@ router_init(struct router *r, const struct config *cf, char *err,
 	r->delims = xstrdup(conf_str(cf, "recipient_delimiter"));
 	prop = conf_str(cf, "propagate_unmatched_extensions");
 	r->alias_ext = strstr(prop, "alias") != NULL;
+	r->generic_ext = strstr(prop, "generic") != NULL;
 	r->rw.myorigin = r->myorigin;
 	r->rw.mydomain = r->mydomain;
 	r->rw.append_at_myorigin = conf_bool(cf, "append_at_myorigin");

@@ -43,6 +43,7 @@ struct router {
 	size_t		 nmydest;
 	char		*delims;	/* recipient_delimiter */
 	int		 alias_ext;	/* propagate_unmatched_extensions: alias */
+	int		 generic_ext;	/* ...: generic */
 	struct addr_rewrite rw;		/* to qualify alias results */
 	char		*myorigin;
 };

@@ -231,7 +231,7 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	size_t *idx = NULL, n = 0, off;
 	char path[PATH_BUF + QID_MAX + 2], err[600];
 	double t0, conn_s = 0, xfer_s = 0;
-	int rc;
+	int rc, rw = 0;
 
 	memset(&env, 0, sizeof(env));
 	snprintf(path, sizeof(path), "%s/%s", wc->active_dir, jm->qid);
@@ -274,8 +274,9 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 		struct qenv sent;
 		memset(&sent, 0, sizeof(sent));
 		qenv_copy(&sent, &env);
-		if (worker_rewrite(wc, jm->qid, &sent, data.data + off,
-		    env.size, &out, err, sizeof(err)) < 0) {
+		rw = worker_rewrite(wc, jm->qid, &sent, data.data + off,
+		    env.size, &out, err, sizeof(err));
+		if (rw < 0) {
 			local_result(&one, "4.3.0", err);
 			for (size_t i = 0; i < n; i++)
 				finish_rcpt(wc, fd, jm, &env, idx[i], &one,
@@ -307,7 +308,8 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	}
 	conn_s = now_real() - t0;
 	t0 = now_real();
-	rc = smtp_send(ws->s, env.sender, rcpts, n, out.data, out.len,
+	rc = smtp_send(ws->s, env.sender, rcpts, n, rw ? out.data :
+	    data.data + off, rw ? out.len : env.size,
 	    (env.flags & QF_8BIT) != 0, res);
 	xfer_s = now_real() - t0;
 	for (size_t i = 0; i < n; i++)

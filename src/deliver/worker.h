@@ -120,8 +120,9 @@ void job_msg_clear(struct job_msg *jm);
  * Rewrite a message on its way out (rewrite.c): smtp_generic_maps on the
  * sender, the recipients and the address headers, then
  * smtp_header_checks. env's sender and recipients are replaced in place;
- * the new message goes to out. Returns 0, or -1 with err on a lookup
- * error (the message waits).
+ * the new message goes to out. Returns 1 (out holds the message to
+ * send), 0 (nothing to change: send msg as it is), or -1 with err on a
+ * lookup error (the message waits).
  */
 struct qenv;
 int worker_rewrite(const struct worker_cfg *wc, const char *qid,

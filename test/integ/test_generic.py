@@ -1,0 +1,74 @@
+"""smtp_generic_maps on the way out: envelope sender and recipients and
+the address headers, with display names, comments, groups and folding
+kept; the queue file itself is not changed."""
+
+import email
+import email.policy
+import os
+import re
+
+from conftest import status_re
+
+GENERIC = ("his@localdomain.local             hisaccount@hisisp.example\n"
+           "her@localdomain.local             heraccount@herisp.example\n"
+           "@localdomain.local                hisaccount+local@hisisp.example\n")
+
+
+def generic_sandbox(sb, **extra):
+    path = os.path.join(sb.root, "generic")
+    with open(path, "w") as f:
+        f.write(GENERIC)
+    cp = sb.postern(["map", "hash:" + path])
+    assert cp.returncode == 0, cp
+    sb.write_config(smtp_generic_maps="hash:" + path, **extra)
+    return path
+
+
+def test_envelope_and_headers_rewritten(sandbox):
+    sb = sandbox
+    generic_sandbox(sb)
+    sb.start_daemon()
+    to = ",\n ".join("user%d@localdomain.local" % i for i in range(50))
+    head = ('From: "Doe, John" <his@localdomain.local> (work)\n'
+            "To: " + to + "\n"
+            "Cc: team: her@localdomain.local, bob@example.com;\n"
+            "Reply-To: nobody@elsewhere.example\n"
+            "Subject: his@localdomain.local stays in the subject\n"
+            "\nbody his@localdomain.local\n")
+    sb.send_ok(["-f", "his@localdomain.local", "her@localdomain.local",
+                "bob@example.com"], head.encode())
+    sb.wait_log(status_re("bob@example.com", "sent"))
+    (m,) = sb.smarthost.messages
+    assert m.mail_from == "hisaccount@hisisp.example"
+    assert sorted(m.rcpt_tos) == ["bob@example.com",
+                                  "heraccount@herisp.example"]
+    data = m.data.decode()
+    hdr, body = data.split("\r\n\r\n", 1)
+    assert ('From: "Doe, John" <hisaccount@hisisp.example> (work)\r\n'
+            in hdr), hdr
+    assert ("Cc: team: heraccount@herisp.example, bob@example.com;\r\n"
+            in hdr), hdr
+    assert "Subject: his@localdomain.local stays in the subject" in hdr
+    assert "Reply-To: nobody@elsewhere.example" in hdr
+    assert body.startswith("body his@localdomain.local")
+    # The folded To: of 50 stays folded the same way and valid.
+    want = "To: " + ",\r\n ".join(["hisaccount+local@hisisp.example"] * 50)
+    assert want + "\r\n" in hdr, hdr
+    msg = email.message_from_bytes(m.data, policy=email.policy.default)
+    assert len(msg["To"].addresses) == 50
+    assert msg["From"].addresses[0].display_name == "Doe, John"
+    # The log names the recipients as queued, before rewriting.
+    assert sb.log_lines(status_re("her@localdomain.local", "sent"))
+
+
+def test_generic_lookup_error_defers(sandbox):
+    sb = sandbox
+    path = generic_sandbox(sb)
+    os.unlink(path + ".db")
+    sb.start_daemon()
+    sb.send_ok(["-f", "his@localdomain.local", "bob@example.com"],
+               b"Subject: x\n\nx\n")
+    line = sb.wait_log(status_re("bob@example.com", "deferred"))[0]
+    assert re.search(r"dsn=4\.3\.0, status=deferred \(.*cannot open "
+                     r".*generic\.db", line), line
+    assert sb.smarthost.messages == []
