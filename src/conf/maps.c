@@ -19,6 +19,7 @@
 #include <bsd/string.h>
 
 #include "conf/map_exec.h"
+#include "conf/map_regexp.h"
 #include "conf/map_text.h"
 #include "conf/maps.h"
 #include "lib/buf.h"
@@ -58,7 +59,7 @@ static const struct map_type {
 	{ "pipemap",	NULL,			0 },
 	{ "proxy",	NULL,			0 },
 	{ "randmap",	NULL,			MT_HIDE },
-	{ "regexp",	NULL,			0 },
+	{ "regexp",	map_regexp_open,	MT_PATTERN },
 	{ "sdbm",	NULL,			MT_POSTMAP },
 	{ "socketmap",	NULL,			0 },
 	{ "sqlite",	NULL,			0 },
