@@ -57,6 +57,7 @@ static const struct param_def table[] = {
 	TIME("smtp_data_xfer_timeout", "180s", 's', 1, 3600),
 	INT("smtp_destination_concurrency_limit", "$default_destination_concurrency_limit", 1, 1000),
 	IGN("smtp_enforce_tls", "no"),
+	STR("smtp_header_checks", ""),
 	STR("smtp_helo_name", "$myhostname"),
 	TIME("smtp_helo_timeout", "300s", 's', 1, 3600),
 	INT("smtp_line_length_limit", "998", 40, 998),
