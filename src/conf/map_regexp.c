@@ -47,7 +47,7 @@ enum rx_op { RX_MATCH, RX_IF, RX_ENDIF };
 /* A pattern as written, before regcomp. */
 struct rx_src {
 	const char	*text;		/* NUL-terminated inside the line */
-	int		 cflags;	/* REG_* from the default and the flags */
+	int		 cflags;	/* REG_*: the defaults and the flags */
 	int		 match;		/* 1: the key must match; 0: must not */
 };
 
@@ -221,8 +221,8 @@ pat_scan(struct rx_ctx *c, int lineno, char **pp, struct rx_src *src)
 			src->cflags ^= REG_EXTENDED;
 			break;
 		default:
-			return rx_fail(c, lineno, "unknown flag \"%s\" after the "
-			    "pattern (the flags are i, m and x)",
+			return rx_fail(c, lineno, "unknown flag \"%s\" after "
+			    "the pattern (the flags are i, m and x)",
 			    show_char(*p, ch, sizeof(ch)));
 		}
 	}
@@ -275,9 +275,9 @@ ref_parse(const char *p, size_t *n, const char **why)
 	}
 	for (i = 0; is_alnum((unsigned char)q[i]) || q[i] == '_'; i++) {
 		if (q[i] < '0' || q[i] > '9') {
-			*why = "\"$\" followed by a name, not a group number "
-			    "(write ${n} when letters follow the number, $$ for "
-			    "a dollar sign)";
+			*why = "\"$\" followed by a name, not a group "
+			    "number (write ${n} when letters follow the "
+			    "number, $$ for a dollar sign)";
 			return 0;
 		}
 		v = v > MAX_REF ? v : v * 10 + (size_t)(q[i] - '0');
@@ -342,9 +342,10 @@ expand(const struct rx_rule *r, const char *key, const regmatch_t *pm,
 			if (n == 0) {
 				src = "$";
 				part = 1;
-			} else if (pm[n].rm_so < 0 || pm[n].rm_eo < pm[n].rm_so) {
-				src = "";
-				part = 0;	/* a group that matched nothing */
+			} else if (pm[n].rm_so < 0 ||
+			    pm[n].rm_eo < pm[n].rm_so) {
+				src = "";	/* the group matched nothing */
+				part = 0;
 			} else {
 				src = key + pm[n].rm_so;
 				part = (size_t)(pm[n].rm_eo - pm[n].rm_so);
@@ -522,9 +523,9 @@ rx_lines(struct rx_ctx *c, const char *data, size_t len)
 			continue;	/* does not end a logical line */
 		if (q != p) {
 			if (used == 0) {
-				rx_fail(c, lineno, "continuation line without "
-				    "a rule before it (remove the leading white "
-				    "space)");
+				rx_fail(c, lineno, "continuation line "
+				    "without a rule before it (remove the "
+				    "leading white space)");
 				goto out;
 			}
 			memcpy(line + used, p, (size_t)(eol - p));
@@ -561,9 +562,9 @@ map_regexp_parse(const char *data, size_t len, struct map_regexp **out,
 	c.errlen = errlen;
 	rc = rx_lines(&c, data, len);
 	if (rc == 0 && c.depth > 0) {
-		snprintf(err, errlen, "end of file: if without endif (line %d)%s",
-		    t->rule[c.open[c.depth - 1]].lineno, c.depth > 1 ?
-		    ", and more open ifs before it" : "");
+		snprintf(err, errlen, "end of file: if without endif "
+		    "(line %d)%s", t->rule[c.open[c.depth - 1]].lineno,
+		    c.depth > 1 ? ", and more open ifs before it" : "");
 		rc = -1;
 	}
 	free(c.open);

@@ -32,7 +32,7 @@ enum hchk_action {
 	HA_PREPEND,
 	HA_WARN,
 	HA_INFO,
-	HA_OTHER,		/* a header_checks(5) action that needs cleanup */
+	HA_OTHER,		/* an action that needs Postfix's cleanup */
 	HA_UNKNOWN,
 };
 
@@ -216,7 +216,7 @@ hchk_apply(struct maps *m, const char *hdr, size_t hdrlen, struct buf *out,
 		klen = hdr[pos + n - 1] == '\n' ? n - 1 : n;
 		buf_reset(&key);
 		buf_add(&key, hdr + pos, klen);
-		/* A NUL must not hide the rest of the field from the patterns. */
+		/* A NUL must not hide the rest of the field from patterns. */
 		for (size_t i = 0; i < klen; i++)
 			if (key.data[i] == '\0')
 				key.data[i] = ' ';

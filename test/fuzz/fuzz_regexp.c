@@ -57,8 +57,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		plus += data[i] == '+';
-		if (i > 0 && strchr("*+?", data[i]) != NULL && data[i] != '\0' &&
-		    strchr("*+?", data[i - 1]) != NULL && data[i - 1] != '\0')
+		/* memchr, not strchr: a NUL byte is no operator. */
+		if (i > 0 && memchr("*+?", data[i], 3) != NULL &&
+		    memchr("*+?", data[i - 1], 3) != NULL)
 			return 0;
 	}
 	if (plus > 8)

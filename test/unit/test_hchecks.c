@@ -281,9 +281,10 @@ test_unsupported(void **state)
 		buf_reset(&want);
 		buf_addf(&want, "test_hchecks: warning: 4F2A1B: "
 		    "smtp_header_checks (regexp:%s): action %s does not apply "
-		    "to mail on its way out; header Subject: x kept (use IGNORE "
-		    "to remove a field, REPLACE or PREPEND to change one, WARN "
-		    "to log it)\n", ((struct fixture *)*state)->path, action);
+		    "to mail on its way out; header Subject: x kept (use "
+		    "IGNORE to remove a field, REPLACE or PREPEND to change "
+		    "one, WARN to log it)\n", ((struct fixture *)*state)->path,
+		    action);
 		expect_in(logged.data, want.data);
 		/* One warning per match. */
 		expect_in(logged.data, "header Subject: y kept");

@@ -54,8 +54,8 @@ expect_match(struct map_regexp *t, const char *key, const char *want)
 			    key, rc, v.data ? v.data : "", err);
 	} else {
 		if (rc != MAP_FOUND)
-			fail_msg("\"%s\": expected \"%s\", got %d %s", key, want,
-			    rc, err);
+			fail_msg("\"%s\": expected \"%s\", got %d %s", key,
+			    want, rc, err);
 		assert_string_equal(v.data, want);
 		assert_int_equal(v.len, strlen(want));
 	}
@@ -70,8 +70,8 @@ expect_error_n(const char *text, size_t len, const char *want)
 	char err[512] = "";
 
 	if (map_regexp_parse(text, len, &t, err, sizeof(err)) == 0)
-		fail_msg("parse succeeded; expected \"%s\"\n--- text:\n%s", want,
-		    text);
+		fail_msg("parse succeeded; expected \"%s\"\n--- text:\n%s",
+		    want, text);
 	assert_null(t);
 	if (strncmp(err, want, strlen(want)) != 0)
 		fail_msg("error \"%s\" does not start with \"%s\"", err, want);
