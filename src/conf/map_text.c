@@ -49,20 +49,11 @@ struct map_table {
 	size_t		  nslot;	/* a power of two, more than 2 * n */
 };
 
-/* What identifies one version of a file: a change in any means re-read. */
-struct file_id {
-	dev_t		dev;
-	ino_t		ino;
-	off_t		size;
-	struct timespec	mtime;
-	struct timespec	ctime;		/* chmod, chown: readable no more? */
-};
-
 struct texthash {
 	char		 *title;	/* "param: texthash:/path" for logs */
 	char		 *path;
 	struct map_table *table;	/* NULL while the file is unusable */
-	struct file_id	  id;		/* of the content in table */
+	struct map_file_id id;		/* of the content in table */
 	int64_t		  checked;	/* now_mono_ms() of the last stat */
 	int		  force;	/* stat at the next find */
 	char		  error[512];	/* why table is NULL */
@@ -611,8 +602,8 @@ map_static_parse(const char *name, char *err, size_t errlen)
 /* ---- texthash ------------------------------------------------------ */
 
 /* The identity of a file version from its stat. */
-static void
-file_id_set(struct file_id *id, const struct stat *st)
+void
+map_file_id_set(struct map_file_id *id, const struct stat *st)
 {
 	id->dev = st->st_dev;
 	id->ino = st->st_ino;
@@ -622,8 +613,8 @@ file_id_set(struct file_id *id, const struct stat *st)
 }
 
 /* Whether two file versions are the same. */
-static int
-file_id_eq(const struct file_id *a, const struct file_id *b)
+int
+map_file_id_eq(const struct map_file_id *a, const struct map_file_id *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	    a->mtime.tv_sec == b->mtime.tv_sec &&
@@ -713,6 +704,19 @@ out:
 	return rc;
 }
 
+/* map_text_read with the texthash limit, and the version read in *id. */
+int
+map_file_read(const char *path, char **data, size_t *len,
+    struct map_file_id *id, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (map_text_read(path, MAP_TEXT_MAX, data, len, &st, err, errlen) < 0)
+		return -1;
+	map_file_id_set(id, &st);
+	return 0;
+}
+
 /* Parser warning: log it with the table's name. */
 static void
 th_warn(void *arg, const char *msg)
@@ -730,7 +734,7 @@ static int
 th_load(struct texthash *th, char *err, size_t errlen)
 {
 	struct map_table *t = NULL;
-	struct file_id id;
+	struct map_file_id id;
 	struct stat st;
 	char *data = NULL;
 	size_t len = 0;
@@ -741,7 +745,7 @@ th_load(struct texthash *th, char *err, size_t errlen)
 	if (map_text_read(th->path, MAP_TEXT_MAX, &data, &len, &st, err,
 	    errlen) < 0)
 		goto out;
-	file_id_set(&id, &st);
+	map_file_id_set(&id, &st);
 	t = map_table_new();
 	if (map_text_parse(data, len, t, th_warn, th, err, errlen) < 0)
 		goto out;
@@ -767,7 +771,7 @@ out:
 static void
 th_check(struct texthash *th)
 {
-	struct file_id id;
+	struct map_file_id id;
 	struct stat st;
 	char e[512];
 	int64_t now = now_mono_ms();
@@ -783,8 +787,8 @@ th_check(struct texthash *th)
 		map_table_free(th->table);
 		th->table = NULL;
 	} else {
-		file_id_set(&id, &st);
-		if (was_ok && file_id_eq(&id, &th->id))
+		map_file_id_set(&id, &st);
+		if (was_ok && map_file_id_eq(&id, &th->id))
 			return;
 		/* Changed, or still broken: a fix needs no other signal. */
 		if (th_load(th, e, sizeof(e)) == 0) {

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "conf/maps.h"
 
@@ -119,6 +120,30 @@ int map_inline_parse(const char *name, struct map_table *t, char *err,
  * string (the caller wipes and frees it), or NULL with a message in err.
  */
 char *map_static_parse(const char *name, char *err, size_t errlen);
+
+/*
+ * Files of tables read as text (texthash:, regexp:): what identifies one
+ * version of a file; a change in any field means read it again.
+ */
+struct map_file_id {
+	dev_t		dev;
+	ino_t		ino;
+	off_t		size;
+	struct timespec	mtime;
+	struct timespec	ctime;		/* chmod, chown: readable no more? */
+};
+
+/* The identity of a file version from its stat. */
+void map_file_id_set(struct map_file_id *id, const struct stat *st);
+/* Whether two file versions are the same. */
+int map_file_id_eq(const struct map_file_id *a, const struct map_file_id *b);
+/*
+ * Read the regular file at path whole (at most MAP_TEXT_MAX bytes) into a
+ * fresh buffer that the caller wipes and frees; *id describes the version
+ * read. Returns 0, or -1 with a message in err (without the path).
+ */
+int map_file_read(const char *path, char **data, size_t *len,
+    struct map_file_id *id, char *err, size_t errlen);
 
 /* Open functions for maps.c's type table (see map_open_fn). */
 int map_texthash_open(const char *title, const char *name,

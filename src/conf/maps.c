@@ -20,6 +20,7 @@
 
 #include "conf/map_db.h"
 #include "conf/map_exec.h"
+#include "conf/map_regexp.h"
 #include "conf/map_text.h"
 #include "conf/maps.h"
 #include "lib/buf.h"
@@ -59,7 +60,7 @@ static const struct map_type {
 	{ "pipemap",	NULL,			0 },
 	{ "proxy",	NULL,			0 },
 	{ "randmap",	NULL,			MT_HIDE },
-	{ "regexp",	NULL,			0 },
+	{ "regexp",	map_regexp_open,	MT_PATTERN },
 	{ "sdbm",	NULL,			MT_POSTMAP },
 	{ "socketmap",	NULL,			0 },
 	{ "sqlite",	NULL,			0 },

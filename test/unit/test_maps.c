@@ -402,7 +402,7 @@ test_open_errors(void **state)
 	    "is not supported yet; use texthash:/etc/x");
 	expect_open_error("p", "proxy:ldap:/etc/x.cf", "p: table type "
 	    "\"proxy\" is not supported yet; name the table without proxy:");
-	expect_open_error("p", "regexp:/etc/x", "p: table type \"regexp\" is "
+	expect_open_error("p", "cidr:/etc/x", "p: table type \"cidr\" is "
 	    "not supported yet");
 	expect_open_error("p", "pcre:/etc/x", "table type \"pcre\" is not "
 	    "supported yet");
