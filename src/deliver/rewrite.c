@@ -14,6 +14,7 @@
 #include "lib/xalloc.h"
 #include "mail/addrlist.h"
 #include "mail/addrmap.h"
+#include "mail/hchecks.h"
 #include "mail/header.h"
 #include "spool/qfile.h"
 
@@ -140,7 +141,6 @@ worker_rewrite(const struct worker_cfg *wc, const char *qid,
 	size_t hlen, boff;
 	int rc = -1;
 
-	(void)qid;
 	buf_reset(out);
 	if (!has_tables(wc->generic) && !has_tables(wc->hchecks))
 		return 0;
@@ -157,7 +157,13 @@ worker_rewrite(const struct worker_cfg *wc, const char *qid,
 			goto out;
 	} else
 		buf_add(&hdr, msg, hlen);
-	buf_add(out, hdr.data, hdr.len);
+	if (has_tables(wc->hchecks)) {
+		/* header_checks see the addresses as the relay will. */
+		if (hchk_apply(wc->hchecks, hdr.data, hdr.len, out, qid, err,
+		    errlen) < 0)
+			goto out;
+	} else
+		buf_add(out, hdr.data, hdr.len);
 	buf_add(out, msg + hlen, len - hlen);
 	rc = 1;
 out:

@@ -72,3 +72,50 @@ def test_generic_lookup_error_defers(sandbox):
     assert re.search(r"dsn=4\.3\.0, status=deferred \(.*cannot open "
                      r".*generic\.db", line), line
     assert sb.smarthost.messages == []
+
+
+def test_header_checks_drop_received_and_user_agent(sandbox):
+    """The classic smtp_header_checks: no Received: or User-Agent: leaves
+    the machine; REPLACE and WARN work; the body is never looked at."""
+    sb = sandbox
+    path = os.path.join(sb.root, "header_checks")
+    with open(path, "w") as f:
+        f.write("/^Received:/            IGNORE\n"
+                "/^User-Agent:/          IGNORE\n"
+                "/^X-Mailer: (.*)$/      REPLACE X-Mailer: postern ($1)\n"
+                "/^Subject:.*secret/     WARN subject mentions a secret\n"
+                "/^X-Action:/            REJECT no\n")
+    sb.write_config(smtp_header_checks="regexp:" + path)
+    sb.start_daemon()
+    head = (b"Received: from laptop\n\tby host; Sat, 21 Nov 2026 10:00:00 "
+            b"+0000\n"
+            b"User-Agent: Mutt/2.2\n"
+            b"X-Mailer: cron 3.0\n"
+            b"X-Action: kept\n"
+            b"Subject: the secret plan\n"
+            b"\nReceived: in the body stays\n")
+    sb.send_ok(["-f", "alice", "bob@example.com"], head)
+    sb.wait_log(status_re("bob@example.com", "sent"))
+    (m,) = sb.smarthost.messages
+    hdr, body = m.data.decode().split("\r\n\r\n", 1)
+    assert "Received:" not in hdr, hdr
+    assert "User-Agent" not in hdr and "by host" not in hdr, hdr
+    assert "X-Mailer: postern (cron 3.0)\r\n" in hdr, hdr
+    assert "X-Action: kept\r\n" in hdr
+    assert body.startswith("Received: in the body stays")
+    text = sb.log_text()
+    assert "warning: header Subject: the secret plan" in text, text
+    assert re.search(r"REJECT.*smtp_header_checks|smtp_header_checks.*REJECT",
+                     text), text
+
+
+def test_header_checks_bad_table_refused_at_start(sandbox):
+    sb = sandbox
+    path = os.path.join(sb.root, "header_checks")
+    with open(path, "w") as f:
+        f.write("/^Received:/ IGNORE\n/^(unclosed/ IGNORE\n")
+    sb.write_config(smtp_header_checks="regexp:" + path)
+    cp = sb.run("posternd", ["-f", "-C", sb.confdir], timeout=20)
+    assert cp.returncode == 78, cp
+    err = cp.stderr.decode()
+    assert "smtp_header_checks" in err and "line 2" in err, err
