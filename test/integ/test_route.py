@@ -303,3 +303,39 @@ def test_aliases_file_with_newaliases(sandbox):
     line = sb.wait_log(status_re("you@example.com", "sent"))[0]
     assert "orig_to=<postmaster>" in line, line
     assert line
+
+
+def test_broken_table_keeps_the_mail_until_fixed(sandbox, smarthost_factory):
+    """A table edited into a syntax error while the daemon runs: the mail
+    waits, the log names the file and line; fixed, it goes."""
+    import os
+    sb = sandbox
+    other = smarthost_factory()
+    path = os.path.join(sb.root, "transport")
+    with open(path, "w") as f:
+        f.write("special.example  smtp:[127.0.0.1]:%d\n" % other.port)
+    sb.write_config(transport_maps="texthash:" + path)
+    sb.start_daemon()
+    with open(path, "w") as f:
+        f.write("# edited\nspecial.example  smtp:[127.0.0.1]:%d\n"
+                "oops-no-value\n" % other.port)
+    sb.postern(["flush"])
+    sb.send_ok(["-f", "alice", "bob@special.example"], MSG)
+    line = sb.wait_log(local_re("qmgr", "bob@special.example",
+                                "deferred"))[0]
+    assert "transport_maps: texthash:%s" % path in line, line
+    assert "line 3" in line, line
+    assert other.messages == [] and sb.smarthost.messages == []
+    with open(path, "w") as f:
+        f.write("special.example  smtp:[127.0.0.1]:%d\n" % other.port)
+    sb.postern(["flush"])
+    sb.wait_log(status_re("bob@special.example", "sent", other.port))
+
+
+def test_unknown_table_type_refused_at_start(sandbox):
+    sb = sandbox
+    sb.write_config(sender_dependent_relayhost_maps="hash_typo:/etc/x")
+    cp = sb.run("posternd", ["-f", "-C", sb.confdir], timeout=20)
+    assert cp.returncode == 78, cp
+    assert (b'sender_dependent_relayhost_maps: unknown table type '
+            b'"hash_typo"') in cp.stderr, cp.stderr
