@@ -15,7 +15,10 @@ namespaces, so that it can use real host names and real port numbers
 What the scenario finds there:
   network   a new network namespace with only the loopback interface, up:
             every address of 127.0.0.0/8 (and ::1) is local, any port may
-            be bound, and nothing reaches the outside world.
+            be bound, and nothing reaches the outside world. (With no
+            other interface, getaddrinfo with AI_ADDRCONFIG finds nothing
+            at all, as glibc ignores loopback addresses for it: getent
+            ahosts fails here; postern's resolver calls do not use it.)
   /etc/hosts        "localhost" and the hosts= entries (name: address, or
                     name: [addresses]), bind-mounted over the real file.
   /etc/resolv.conf  with nameserver=True (the default): "nameserver

@@ -494,3 +494,59 @@ def test_refused_session_logs_mx_host(bins, tmp_path, tls_certs, mx_certs):
     cert, key = mx_certs["domain"]
     run_in_netns(_refused_session_relay, bins, str(tmp_path / "run"), cert,
                  key, tls_certs.ca)
+
+
+def _tls_refused_then_next(bins, root, bad, good, ca):
+    ctx1 = server_context(*bad)
+    ctx2 = server_context(*good)
+    with Net(bins, root, "mx.test.example",
+             [("127.0.0.2", 25, {"tls_context": ctx1}),
+              ("127.0.0.3", 25, {"tls_context": ctx2})],
+             smtp_tls_security_level="verify", smtp_tls_CAfile=ca) as net:
+        net.send()
+        delivered(net, "127.0.0.3", 25, "mail2.test.example")
+        net.sb.wait_log(r"TLS with mail1\.test\.example\[127\.0\.0\.2\]:25 "
+                        r"failed: certificate verify failed: hostname "
+                        r"mismatch.*\(trying the next mail exchanger, "
+                        r"mail2\.test\.example\)$")
+        # The refused host saw nothing after STARTTLS.
+        mail1 = net.smarthosts[("127.0.0.2", 25)]
+        for _, data in mail1.transcripts:
+            assert b"MAIL FROM" not in data, data
+
+
+def test_tls_refused_mx_then_next(bins, tmp_path, tls_certs, mx_certs):
+    """An MX host whose certificate fails the check is skipped, and the
+    next one, whose certificate names it, gets the mail."""
+    good = make_leaf(tls_certs, str(tmp_path / "certs"), "mail2",
+                     ["mail2.test.example"])
+    run_in_netns(_tls_refused_then_next, bins, str(tmp_path / "run"),
+                 mx_certs["domain"], good, tls_certs.ca)
+
+
+def _login_refused(bins, root):
+    opts = {"auth": {"alice": "the-right-one"}, "auth_require_tls": False,
+            "auth_mechanisms": ["PLAIN"]}
+    pw = os.path.join(root, "sasl_passwd")
+    with open(pw, "w") as f:
+        f.write("mx.test.example  alice:not-the-password\n")
+    os.chmod(pw, 0o600)
+    with Net(bins, root, "mx.test.example",
+             [("127.0.0.2", 25, dict(opts)), ("127.0.0.3", 25, dict(opts))],
+             smtp_tls_security_level="none", smtp_sasl_auth_enable="yes",
+             smtp_sasl_password_maps="texthash:" + pw,
+             smtp_sasl_security_options="noanonymous") as net:
+        net.send()
+        line = net.sb.wait_log(line_re("deferred", r"\S+"))[0]
+        assert "SASL authentication failed" in line, line
+        assert "mail1.test.example[127.0.0.2]" in line, line
+        time.sleep(1)
+        assert net.smarthosts[("127.0.0.2", 25)].auth_attempts, \
+            "mail1 was never asked"
+        # One refusal is enough: the same login is not tried at mail2.
+        assert net.smarthosts[("127.0.0.3", 25)].connections == 0
+        assert "not-the-password" not in net.sb.log_text()
+
+
+def test_refused_login_not_tried_at_next_mx(bins, tmp_path):
+    run_in_netns(_login_refused, bins, str(tmp_path))
