@@ -957,10 +957,26 @@ is_addr(const char *host)
 }
 
 /*
+ * 1 for localhost and names below it (RFC 6761 6.3): the loopback host,
+ * never to be looked up in DNS, where "no such domain" would bounce mail.
+ */
+static int
+is_localhost(const char *host)
+{
+	size_t n = strlen(host), k = strlen("localhost");
+
+	if (n > 0 && host[n - 1] == '.')
+		n--;
+	return n >= k && strncasecmp(host + n - k, "localhost", k) == 0 &&
+	    (n == k || host[n - k - 1] == '.');
+}
+
+/*
  * The servers to try for relay r: the MX hosts of its domain, or the
- * host itself when it was written in brackets (or is an address, which
- * has no MX records). 0, or -1 with res set from the DNS failure: kind 5
- * for a domain that does not exist or takes no mail, else kind 4.
+ * host itself when it was written in brackets (or is an address or
+ * localhost, which have no MX records). 0, or -1 with res set from the
+ * DNS failure: kind 5 for a domain that does not exist or takes no mail,
+ * else kind 4.
  */
 static int
 relay_servers(const struct smtp_relay *r, struct dns_mx_list *l,
@@ -972,7 +988,7 @@ relay_servers(const struct smtp_relay *r, struct dns_mx_list *l,
 	size_t i;
 
 	memset(l, 0, sizeof(*l));
-	if (!r->mx || is_addr(r->host)) {
+	if (!r->mx || is_addr(r->host) || is_localhost(r->host)) {
 		l->mx = xcalloc(1, sizeof(*l->mx));
 		l->mx[0].host = xstrdup(r->host);
 		l->n = 1;

@@ -550,3 +550,24 @@ def _login_refused(bins, root):
 
 def test_refused_login_not_tried_at_next_mx(bins, tmp_path):
     run_in_netns(_login_refused, bins, str(tmp_path))
+
+
+def _no_mx_for(bins, root, relay, addr, host):
+    with Net(bins, root, relay, [(addr, 25, {})]) as net:
+        net.send()
+        delivered(net, addr, 25, host)
+        assert not [q for q in net.dns.queries if q[1] == "MX"], \
+            net.dns.queries
+
+
+@pytest.mark.parametrize("relay,addr,host", [
+    ("localhost", "127.0.0.1", "localhost"),
+    ("127.0.0.2", "127.0.0.2", "127.0.0.2"),
+    ("127.0.0.2:25", "127.0.0.2", "127.0.0.2"),
+], ids=["localhost", "address", "address-port"])
+def test_no_mx_lookup_for_address_or_localhost(bins, tmp_path, relay, addr,
+                                               host):
+    """Without brackets, but nothing to look up: an address, or localhost
+    (which the test DNS server, like many, does not know: an MX lookup
+    would bounce the mail)."""
+    run_in_netns(_no_mx_for, bins, str(tmp_path), relay, addr, host)
