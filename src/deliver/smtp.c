@@ -8,10 +8,17 @@
  * the DATA stream from body.c. Each recipient gets one smtp_result whose
  * text reads like Postfix's, so the log lines and bounces look familiar.
  *
+ * A relay written without brackets is a domain: its MX hosts (dns.c) are
+ * tried in order, each with all its addresses, until one of them gives a
+ * usable session; the log names the host actually used. A refused login
+ * ends the search (the same account at the next host would be refused
+ * too, and repeated failures can lock it).
+ *
  * Nothing here decides to defer or bounce: results are reported, and
  * trouble.c applies the policy. The session is marked broken at the
  * first network or protocol error; it then carries no more commands.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -25,6 +32,7 @@
 
 #include "deliver/body.h"
 #include "deliver/conn.h"
+#include "deliver/dns.h"
 #include "deliver/sasl.h"
 #include "deliver/smtp.h"
 #include "lib/buf.h"
@@ -47,6 +55,7 @@ struct smtp_session {
 	struct smtp_opts o;
 	char		*helo_name;
 	const struct smtp_relay *relay;	/* valid during smtp_open only */
+	const char	*host;		/* the server tried (MX host), likewise */
 	int		 wrap_upgraded;	/* wrapper mode turned may into encrypt */
 	struct tls_policy tlsp;		/* the level and its attributes */
 	int		 tls_active;
@@ -632,8 +641,9 @@ tls_begin(struct smtp_session *s, struct smtp_result *res, int *hs_failed)
 		res_tls(s, res, "TLS is not set up in this process");
 		return -1;
 	}
-	if (tls_start(s->o.tls, s->c, s->relay->host, s->relay->port, s->peer,
-	    &s->tlsp, s->o.starttls_timeout, info, err, sizeof(err)) < 0) {
+	if (tls_start(s->o.tls, s->c, s->host, s->relay->host, s->relay->port,
+	    s->peer, &s->tlsp, s->o.starttls_timeout, info, err,
+	    sizeof(err)) < 0) {
 		*hs_failed = !info->active;
 		res_tls(s, res, "TLS with %s failed: %s", s->peer, err);
 		return -1;
@@ -849,7 +859,7 @@ auth(struct smtp_session *s, struct smtp_result *res)
 		strlcpy(rep->auth_mech, mech, sizeof(rep->auth_mech));
 		rep->auth_tried = 1;
 	}
-	sc = sasl_client_new(mech, a->user, a->secret, s->relay->host,
+	sc = sasl_client_new(mech, a->user, a->secret, s->host,
 	    s->relay->port, &cb, why, sizeof(why));
 	explicit_bzero(&cb, sizeof(cb));
 	if (sc == NULL) {
@@ -874,7 +884,7 @@ session_setup(struct smtp_session *s, struct smtp_result *res,
 	enum conn_err why;
 
 	*hs_failed = 0;
-	s->c = conn_open(r->host, r->port, s->o.connect_timeout, &why,
+	s->c = conn_open(s->host, r->port, s->o.connect_timeout, &why,
 	    res->text, sizeof(res->text));
 	if (s->c == NULL) {
 		res->kind = 4;
@@ -882,11 +892,12 @@ session_setup(struct smtp_session *s, struct smtp_result *res,
 		    sizeof(res->dsn));
 		return -1;
 	}
-	snprintf(s->hostaddr, sizeof(s->hostaddr), "%s[%s]", r->host,
+	snprintf(s->hostaddr, sizeof(s->hostaddr), "%s[%s]", s->host,
 	    conn_addr(s->c));
 	snprintf(s->peer, sizeof(s->peer), "%s:%s", s->hostaddr, r->port);
 	if (rep) {
 		rep->connected = 1;
+		strlcpy(rep->host, s->host, sizeof(rep->host));
 		strlcpy(rep->addr, conn_addr(s->c), sizeof(rep->addr));
 	}
 	if (s->o.tls_wrapper && tls_begin(s, res, hs_failed) < 0) {
@@ -917,13 +928,126 @@ report_ehlo(struct smtp_session *s)
 	}
 }
 
-/* Connect, greet, EHLO, TLS; see smtp.h. */
+/* QUIT (best effort) and close the connection, if there is one. */
+static void
+hang_up(struct smtp_session *s)
+{
+	struct reply rp;
+
+	if (s->c != NULL && !s->broken) {
+		put_cmd(s, "QUIT", NULL, NULL);
+		if (flush(s, s->o.quit_timeout) == 0)
+			(void)read_reply(s, s->o.quit_timeout, &rp, NULL);
+	}
+	conn_close(s->c);
+	s->c = NULL;
+	s->broken = 0;
+	s->tls_active = 0;
+	ehlo_forget(s);
+}
+
+/* 1 when host is an IPv4 or IPv6 address literal. */
+static int
+is_addr(const char *host)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, host, a) == 1 ||
+	    inet_pton(AF_INET6, host, a) == 1;
+}
+
+/*
+ * 1 for localhost and names below it (RFC 6761 6.3): the loopback host,
+ * never to be looked up in DNS, where "no such domain" would bounce mail.
+ */
+static int
+is_localhost(const char *host)
+{
+	size_t n = strlen(host), k = strlen("localhost");
+
+	if (n > 0 && host[n - 1] == '.')
+		n--;
+	return n >= k && strncasecmp(host + n - k, "localhost", k) == 0 &&
+	    (n == k || host[n - k - 1] == '.');
+}
+
+/*
+ * The servers to try for relay r: the MX hosts of its domain, or the
+ * host itself when it was written in brackets (or is an address or
+ * localhost, which have no MX records). 0, or -1 with res set from the
+ * DNS failure: kind 5 for a domain that does not exist or takes no mail,
+ * else kind 4.
+ */
+static int
+relay_servers(const struct smtp_relay *r, struct dns_mx_list *l,
+    struct smtp_result *res)
+{
+	struct buf b = BUF_INIT;
+	char err[sizeof(res->text)];
+	enum dns_rc rc;
+	size_t i;
+
+	memset(l, 0, sizeof(*l));
+	if (!r->mx || is_addr(r->host) || is_localhost(r->host)) {
+		l->mx = xcalloc(1, sizeof(*l->mx));
+		l->mx[0].host = xstrdup(r->host);
+		l->n = 1;
+		return 0;
+	}
+	if ((rc = dns_mx(r->host, l, err, sizeof(err))) != DNS_OK) {
+		res_local(res, rc == DNS_PERM ? 5 : 4, l->dsn, "%s", err);
+		return -1;
+	}
+	for (i = 0; i < l->n; i++)
+		buf_addf(&b, "%s%s (%u)", i ? ", " : "", l->mx[i].host,
+		    l->mx[i].pref);
+	log_debug("%s: %s", r->host, l->implicit ? "no MX records; using "
+	    "the host itself" : b.data);
+	buf_free(&b);
+	return 0;
+}
+
+/*
+ * Set a session up with the server s->host under policy pol. An
+ * opportunistic TLS handshake that fails is tried again in clear text.
+ */
+static int
+server_open(struct smtp_session *s, const struct tls_policy *pol,
+    struct smtp_result *res)
+{
+	int hs_failed = 0, rc;
+
+	s->tlsp = *pol;
+	memset(res, 0, sizeof(*res));
+	if (s->o.report != NULL)
+		memset(s->o.report, 0, sizeof(*s->o.report));
+	rc = session_setup(s, res, &hs_failed);
+	if (rc == -1 && hs_failed && s->tlsp.level == TLS_LEV_MAY) {
+		log_info("%s: TLS handshake failed (%s); trying again in "
+		    "clear text (smtp_tls_security_level = may)", s->peer,
+		    res->text);
+		conn_close(s->c);
+		s->c = NULL;
+		s->broken = 0;
+		ehlo_forget(s);
+		s->tlsp.level = TLS_LEV_NONE;
+		rc = session_setup(s, res, &hs_failed);
+	}
+	if (s->o.report && s->c != NULL)
+		report_ehlo(s);
+	return rc;
+}
+
+/* Connect, greet, EHLO, TLS, AUTH; see smtp.h. */
 struct smtp_session *
 smtp_open(const struct smtp_relay *r, const struct smtp_opts *o,
     struct smtp_result *res)
 {
 	struct smtp_session *s;
-	int hs_failed = 0, rc;
+	struct tls_policy pol;
+	struct dns_mx_list servers = { 0 };
+	size_t i;
+	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	s = xcalloc(1, sizeof(*s));
@@ -942,47 +1066,49 @@ smtp_open(const struct smtp_relay *r, const struct smtp_opts *o,
 	s->helo_name = xstrdup(o->helo_name ? o->helo_name : "localhost");
 	s->relay = r;
 	/* No policy given: the secure default, never clear text. */
+	memset(&pol, 0, sizeof(pol));
 	if (o->tls_policy != NULL)
-		s->tlsp = *o->tls_policy;
+		pol = *o->tls_policy;
 	else
-		s->tlsp.level = TLS_LEV_VERIFY;
+		pol.level = TLS_LEV_VERIFY;
 	/* Wrapper mode is TLS or nothing: "may" means "encrypt" there. */
-	if (o->tls_wrapper && s->tlsp.level == TLS_LEV_MAY) {
-		s->tlsp.level = TLS_LEV_ENCRYPT;
+	if (o->tls_wrapper && pol.level == TLS_LEV_MAY) {
+		pol.level = TLS_LEV_ENCRYPT;
 		s->wrap_upgraded = 1;
 	}
-	if (o->tls_wrapper && s->tlsp.level == TLS_LEV_NONE) {
+	s->tlsp = pol;
+	if (o->tls_wrapper && pol.level == TLS_LEV_NONE) {
 		res_local(res, 4, "4.7.5", "smtp_tls_wrappermode = yes needs "
 		    "TLS, but smtp_tls_security_level = none; set it to "
 		    "encrypt or verify");
-		goto fail;
+		goto out;
 	}
-	rc = session_setup(s, res, &hs_failed);
-	/* Opportunistic TLS that failed in the handshake: again in clear. */
-	if (rc == -1 && hs_failed && s->tlsp.level == TLS_LEV_MAY) {
-		log_info("%s: TLS handshake failed (%s); trying again in "
-		    "clear text (smtp_tls_security_level = may)", s->peer,
-		    res->text);
-		conn_close(s->c);
-		s->c = NULL;
-		s->broken = 0;
-		ehlo_forget(s);
-		s->tlsp.level = TLS_LEV_NONE;
-		rc = session_setup(s, res, &hs_failed);
+	if (relay_servers(r, &servers, res) < 0)
+		goto out;
+	/* Each server in turn; the last failure is the one reported. */
+	for (i = 0; i < servers.n; i++) {
+		if (i > 0)
+			hang_up(s);
+		s->host = servers.mx[i].host;
+		if ((rc = server_open(s, &pol, res)) == 0 || res->auth)
+			break;
+		if (i + 1 < servers.n)
+			log_info("%s (trying the next mail exchanger, %s)",
+			    res->text, servers.mx[i + 1].host);
 	}
-	if (o->report && s->c != NULL)
-		report_ehlo(s);
-	if (rc == -1)
-		goto fail;
+out:
+	s->host = NULL;
+	dns_mx_free(&servers);
+	if (rc == -1) {
+		smtp_close(s);
+		return NULL;
+	}
 	/* The caller's relay and report are only borrowed for the set-up. */
 	memset(res, 0, sizeof(*res));
 	s->relay = NULL;
 	s->o.report = NULL;
 	s->o.auth = NULL;
 	return s;
-fail:
-	smtp_close(s);
-	return NULL;
 }
 
 /* "host[addr]:port". */
@@ -1043,17 +1169,9 @@ smtp_rset(struct smtp_session *s)
 void
 smtp_close(struct smtp_session *s)
 {
-	struct reply rp;
-
 	if (s == NULL)
 		return;
-	if (s->c != NULL && !s->broken) {
-		put_cmd(s, "QUIT", NULL, NULL);
-		if (flush(s, s->o.quit_timeout) == 0)
-			(void)read_reply(s, s->o.quit_timeout, &rp, NULL);
-	}
-	conn_close(s->c);
-	ehlo_forget(s);
+	hang_up(s);
 	free(s->helo_name);
 	free(s);
 }

@@ -74,9 +74,14 @@ struct smtp_opts {
 	int		 starttls_timeout;
 };
 
-/* What a session saw while it was set up, for `postern check`. */
+/*
+ * What a session saw while it was set up, for `postern check` (and the
+ * worker's relay= when the set-up failed). With MX hosts tried in turn,
+ * it describes the last one tried.
+ */
 struct smtp_report {
 	int		 connected;
+	char		 host[256];		/* the server's name (MX host) */
 	char		 addr[64];		/* the peer's address */
 	char		 greeting[512];
 	char		 ehlo[1024];		/* keywords of the last EHLO */
@@ -104,14 +109,23 @@ struct smtp_result {
 struct smtp_session;
 
 /*
- * Connect (each address of the relay in turn), read the greeting, EHLO
- * (HELO when EHLO is refused). Returns the session, or NULL with the
- * reason in *res (kind 4 for network trouble and 4xx, kind 5 for a 5xx
- * greeting or HELO refusal).
+ * Connect, read the greeting, EHLO (HELO when EHLO is refused), TLS and
+ * AUTH as configured. A relay with r->mx set is a domain: its MX hosts
+ * are looked up (dns.h; no MX records: the domain itself) and tried in
+ * order of preference, each with all its addresses, until one gives a
+ * usable session; a refused login stops the search. Otherwise r->host's
+ * addresses are tried in turn. Returns the session, or NULL with the
+ * reason in *res: the last server's failure (kind 4 for network trouble
+ * and 4xx, kind 5 for a 5xx greeting or HELO refusal), or the DNS
+ * failure (kind 5 with dsn 5.4.4 for a domain that does not exist,
+ * 5.1.10 for a null MX; kind 4 with 4.4.3 for resolver trouble).
  */
 struct smtp_session *smtp_open(const struct smtp_relay *r,
     const struct smtp_opts *o, struct smtp_result *res);
-/* "host[addr]:port" of the connected peer, for relay= in log lines. */
+/*
+ * "host[addr]:port" of the connected peer, for relay= in log lines; host
+ * is the MX host used for a relay looked up in DNS.
+ */
 const char *smtp_peer(const struct smtp_session *s);
 /* 1 when the server announced the EHLO keyword (e.g. "PIPELINING"). */
 int smtp_has_ext(const struct smtp_session *s, const char *keyword);

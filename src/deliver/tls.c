@@ -70,7 +70,8 @@ struct tls_conn {
 	SSL_SESSION	*pending;	/* a session that arrived before ok */
 	const char	*pins;		/* level fingerprint: the pins */
 	const char	*names;		/* levels verify/secure: the names */
-	const char	*host;		/* the relay as configured */
+	const char	*host;		/* the server's name (MX host) */
+	const char	*nexthop;	/* the relay's domain as configured */
 	char		 chain_err[128];
 	int		 dead;		/* a fatal error: no close_notify */
 };
@@ -841,13 +842,15 @@ fp_match(const char *list, const struct tls_info *info)
 
 /*
  * Walk a match list for level verify or secure: the policy's match= or
- * main.cf's, where "hostname" and "nexthop" stand for the relay as
- * configured and "dot-nexthop" for any name below it. Calls fn for each
- * name until it returns 1; returns 1 then, else 0. *count gets the
+ * main.cf's, where, as in Postfix, "hostname" stands for the server's
+ * name (the MX host, for a relay looked up in DNS), "nexthop" for the
+ * relay's domain as configured and "dot-nexthop" for any name below
+ * that. Without an MX lookup the two are the same name. Calls fn for
+ * each name until it returns 1; returns 1 then, else 0. *count gets the
  * number of names seen.
  */
 static int
-names_walk(const char *list, const char *host,
+names_walk(const char *list, const char *host, const char *nexthop,
     int (*fn)(void *arg, const char *name), void *arg, int *count)
 {
 	char *copy = xstrdup(list), *tok, *save = NULL, dot[300];
@@ -858,13 +861,14 @@ names_walk(const char *list, const char *host,
 	for (tok = strtok_r(copy, " \t,:", &save); tok != NULL && !hit &&
 	    *count < NAMES_MAX; tok = strtok_r(NULL, " \t,:", &save)) {
 		name = tok;
-		if (strcasecmp(tok, "hostname") == 0 ||
-		    strcasecmp(tok, "nexthop") == 0)
+		if (strcasecmp(tok, "hostname") == 0)
 			name = host;
+		else if (strcasecmp(tok, "nexthop") == 0)
+			name = nexthop;
 		else if (strcasecmp(tok, "dot-nexthop") == 0) {
-			if (is_ip(host))
+			if (is_ip(nexthop))
 				continue;
-			snprintf(dot, sizeof(dot), ".%s", host);
+			snprintf(dot, sizeof(dot), ".%s", nexthop);
 			name = dot;
 		}
 		(*count)++;
@@ -975,14 +979,17 @@ set_params(struct tls_ctx *ctx, SSL *ssl, const struct tls_policy *p,
 
 /* The SNI name to send, or NULL. */
 static const char *
-sni_name(struct tls_ctx *ctx, const struct tls_policy *p, const char *host)
+sni_name(struct tls_ctx *ctx, const struct tls_policy *p, const char *host,
+    const char *nexthop)
 {
 	const char *sn = p->servername ? p->servername : ctx->servername;
 
 	if (sn == NULL || *sn == '\0')
 		return NULL;
-	if (strcasecmp(sn, "hostname") == 0 || strcasecmp(sn, "nexthop") == 0)
+	if (strcasecmp(sn, "hostname") == 0)
 		sn = host;
+	else if (strcasecmp(sn, "nexthop") == 0)
+		sn = nexthop;
 	return is_ip(sn) ? NULL : sn;
 }
 
@@ -1058,7 +1065,7 @@ describe(struct tls_ctx *ctx, struct tls_conn *tc, X509 *cert,
 	/* Names and pins are matched here, after every handshake. */
 	if (info->name_checked)
 		info->name_ok = cert != NULL && names_walk(tc->names, tc->host,
-		    name_check, cert, &n);
+		    tc->nexthop, name_check, cert, &n);
 	if (info->fp_checked)
 		info->fp_ok = cert != NULL && fp_match(tc->pins, info);
 	if ((info->name_checked && info->chain_ok && info->name_ok) ||
@@ -1121,11 +1128,13 @@ fnv(unsigned long long h, const char *s)
  * that a session is only ever resumed under the policy that accepted it.
  */
 static char *
-cache_key(struct tls_ctx *ctx, const char *host, const char *port,
-    const struct tls_policy *p, const char *match, const char *sni)
+cache_key(struct tls_ctx *ctx, const char *host, const char *nexthop,
+    const char *port, const struct tls_policy *p, const char *match,
+    const char *sni)
 {
 	unsigned long long h = 0xcbf29ce484222325ULL;
 
+	h = fnv(h, nexthop);
 	h = fnv(h, match);
 	h = fnv(h, sni);
 	h = fnv(h, p->protocols);
@@ -1138,8 +1147,8 @@ cache_key(struct tls_ctx *ctx, const char *host, const char *port,
 /* Prepare the names or pins the level checks; 0 or -1 with err. */
 static int
 prepare_checks(struct tls_ctx *ctx, struct tls_conn *tc,
-    const struct tls_policy *p, const char *host, struct tls_info *info,
-    const char **match, char *err, size_t errlen)
+    const struct tls_policy *p, const char *host, const char *nexthop,
+    struct tls_info *info, const char **match, char *err, size_t errlen)
 {
 	struct buf b = BUF_INIT;
 	int n;
@@ -1151,8 +1160,9 @@ prepare_checks(struct tls_ctx *ctx, struct tls_conn *tc,
 		info->name_checked = 1;
 		tc->names = *match;
 		tc->host = host;
+		tc->nexthop = nexthop;
 		buf_adds(&b, "");
-		(void)names_walk(*match, host, name_show, &b, &n);
+		(void)names_walk(*match, host, nexthop, name_show, &b, &n);
 		strlcpy(info->names, b.data, sizeof(info->names));
 		buf_free(&b);
 		if (n == 0) {
@@ -1193,8 +1203,9 @@ offer_session(struct tls_ctx *ctx, struct tls_conn *tc)
 /* Handshake and judge (see tls.h). */
 int
 tls_start(struct tls_ctx *ctx, struct conn *c, const char *host,
-    const char *port, const char *peer, const struct tls_policy *p,
-    int timeout, struct tls_info *info, char *err, size_t errlen)
+    const char *nexthop, const char *port, const char *peer,
+    const struct tls_policy *p, int timeout, struct tls_info *info,
+    char *err, size_t errlen)
 {
 	struct tls_conn *tc = xcalloc(1, sizeof(*tc));
 	struct conn_io io;
@@ -1211,14 +1222,15 @@ tls_start(struct tls_ctx *ctx, struct conn *c, const char *host,
 	}
 	if (set_params(ctx, tc->ssl, p, err, errlen) < 0)
 		goto fail;
-	if ((sni = sni_name(ctx, p, host)) != NULL &&
+	if ((sni = sni_name(ctx, p, host, nexthop)) != NULL &&
 	    !SSL_set_tlsext_host_name(tc->ssl, sni)) {
 		snprintf(err, errlen, "bad TLS server name \"%s\"", sni);
 		goto fail;
 	}
-	if (prepare_checks(ctx, tc, p, host, info, &match, err, errlen) < 0)
+	if (prepare_checks(ctx, tc, p, host, nexthop, info, &match, err,
+	    errlen) < 0)
 		goto fail;
-	tc->key = cache_key(ctx, host, port, p, match, sni);
+	tc->key = cache_key(ctx, host, nexthop, port, p, match, sni);
 	offer_session(ctx, tc);
 	if (ctx->loglevel >= 2)
 		log_info("setting up TLS connection to %s", peer);

@@ -139,17 +139,22 @@ struct tls_info {
 
 /*
  * Handshake as a client on c (nothing may be waiting in its input
- * buffer) for the relay host:port (host as configured: the name checked
- * against the certificate and sent as SNI), within timeout seconds. On
- * success the conn carries TLS from now on, the TLS line is logged
+ * buffer) with the server host:port, within timeout seconds. host is the
+ * server's name: the MX host for a relay looked up in DNS, else the relay
+ * as configured; nexthop is the relay's domain as configured (the same
+ * name without an MX lookup). Certificate names and SNI use them as
+ * Postfix does: "hostname" is host, "nexthop" and "dot-nexthop" are
+ * nexthop and the names below it. Both must live until tls_start returns.
+ * On success the conn carries TLS from now on, the TLS line is logged
  * (smtp_tls_loglevel >= 1) and 0 is returned. Returns -1 when the
  * handshake failed or the peer does not meet p (err says why in words:
  * "certificate verify failed: hostname mismatch"); the conn must then be
  * closed without sending anything more. info is filled as far as known.
  */
 int tls_start(struct tls_ctx *ctx, struct conn *c, const char *host,
-    const char *port, const char *peer, const struct tls_policy *p,
-    int timeout, struct tls_info *info, char *err, size_t errlen);
+    const char *nexthop, const char *port, const char *peer,
+    const struct tls_policy *p, int timeout, struct tls_info *info,
+    char *err, size_t errlen);
 
 /*
  * The TLS channel binding of an established connection, for SCRAM-*-PLUS:
