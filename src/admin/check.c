@@ -210,7 +210,7 @@ check_relay(struct worker_cfg *wc, size_t ri, const char *source,
 	struct job_login jm;
 	int found = 0, rc;
 	const struct tls_info *t = &rep.tls;
-	char buf[300];
+	char buf[400];
 
 	printf("relay %s (%s)\n", d->relay.text, source);
 	if (d->why[0]) {
@@ -243,8 +243,10 @@ check_relay(struct worker_cfg *wc, size_t ri, const char *source,
 	}
 	s = smtp_open(&d->relay, &o, &res);
 	if (rep.connected) {
-		snprintf(buf, sizeof(buf), "%s port %s", rep.addr,
-		    d->relay.port);
+		snprintf(buf, sizeof(buf), "%s%s%s%s port %s",
+		    d->relay.mx && rep.host[0] ? rep.host : "",
+		    d->relay.mx && rep.host[0] ? " [" : "", rep.addr,
+		    d->relay.mx && rep.host[0] ? "]" : "", d->relay.port);
 		line("connected:", "%s", buf);
 	}
 	if (rep.greeting[0])

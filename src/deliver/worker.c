@@ -158,9 +158,12 @@ try_relay(const struct worker_cfg *wc, struct wsess *ws,
 		return s;
 	}
 	*connected = rep.connected;
+	/* The host met: for an MX relay, the mail exchanger, not the
+	   domain. */
 	if (rep.connected)
 		snprintf(ws->down_relay, sizeof(ws->down_relay), "%s[%s]:%s",
-		    d->relay.host, rep.addr, d->relay.port);
+		    rep.host[0] ? rep.host : d->relay.host, rep.addr,
+		    d->relay.port);
 	else
 		strlcpy(ws->down_relay, "none", sizeof(ws->down_relay));
 	if (lg->key != NULL && res->auth)

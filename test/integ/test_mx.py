@@ -485,9 +485,6 @@ def _refused_session_relay(bins, root, cert, key, ca):
         assert "relay=mail1.test.example[127.0.0.2]:25," in line, line
 
 
-@pytest.mark.xfail(strict=True, reason="worker.c session_open still "
-                   "builds relay= from the relay's domain; it must use "
-                   "smtp_report.host (the MX host) when the session fails")
 def test_refused_session_logs_mx_host(bins, tmp_path, tls_certs, mx_certs):
     """A session refused after connecting (here: TLS) logs the MX host it
     reached, as a delivered message does."""
