@@ -93,11 +93,25 @@ FUZZ_BIN = $(FUZZ_SRC:test/fuzz/%.c=$(T)/fuzz/%)
 FUZZ_SECS ?= 60
 FUZZ_CC	= clang
 
-$(T)/fuzz/%: test/fuzz/%.c $(LIB_SRC)
+# The library is compiled once with coverage instrumentation
+# (fuzzer-no-link) and each target links against it.
+FZ	= $(T)/fuzzobj
+FUZZ_CFLAGS = $(CSTD) -g -O1 -Isrc \
+	-DPOSTERN_SYSCONFDIR='"$(SYSCONFDIR)"' -DPOSTERN_SPOOLDIR='"$(SPOOLDIR)"'
+FUZZ_OBJ = $(LIB_SRC:src/%.c=$(FZ)/%.o)
+
+$(FZ)/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-		-DPOSTERN_SYSCONFDIR='"$(SYSCONFDIR)"' -DPOSTERN_SPOOLDIR='"$(SPOOLDIR)"' \
-		-o $@ $< $(LIB_SRC) $(ADMIN_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+		-MMD -MP -c -o $@ $<
+
+$(FZ)/libpostern.a: $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(T)/fuzz/%: test/fuzz/%.c $(FZ)/libpostern.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(FZ)/libpostern.a $(ADMIN_LIBS)
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
@@ -143,4 +157,5 @@ clean:
 
 .PHONY: all deps check check-build unit integ fuzz demo install clean
 
--include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(B)/cmd/*.d $(T)/cmd/*.d
+-include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(B)/cmd/*.d \
+	$(T)/cmd/*.d
