@@ -24,6 +24,7 @@
 #include "deliver/smtp.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mail/addrmap.h"
 #include "spool/qfile.h"
 
 #define ALIAS_DEPTH	20	/* nesting of aliases */
@@ -111,21 +112,6 @@ router_free(struct router *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/*
- * The extension of a local part: where the first delimiter character is,
- * or NULL. Postfix ignores a delimiter at the very start.
- */
-static const char *
-ext_start(const char *delims, const char *local, size_t len)
-{
-	if (delims == NULL || *delims == '\0')
-		return NULL;
-	for (size_t i = 1; i < len; i++)
-		if (strchr(delims, local[i]) != NULL)
-			return local + i;
-	return NULL;
-}
-
 /* Is addr local (see route.h)? */
 int
 router_is_local(const struct router *r, const char *addr, const char *orig)
@@ -169,17 +155,23 @@ static int
 transport_find(struct router *r, const char *rcpt, const char **val,
     struct route *out, char *err, size_t errlen)
 {
-	const char *at = strrchr(rcpt, '@'), *ext, *d;
-	char key[600];
+	const char *at = strrchr(rcpt, '@'), *d;
+	char key[600], local[300];
+	size_t x;
 	int rc;
 
 	if ((rc = tfind(r, rcpt, 0, val, out, err, errlen)) != MAP_NOTFOUND)
 		return rc;
-	if (at != NULL && (ext = ext_start(r->delims, rcpt,
-	    (size_t)(at - rcpt))) != NULL) {
-		snprintf(key, sizeof(key), "%.*s%s", (int)(ext - rcpt), rcpt, at);
-		if ((rc = tfind(r, key, 1, val, out, err, errlen)) != MAP_NOTFOUND)
-			return rc;
+	if (at != NULL && (size_t)(at - rcpt) < sizeof(local)) {
+		memcpy(local, rcpt, (size_t)(at - rcpt));
+		local[at - rcpt] = '\0';
+		x = addr_ext_start(local, r->delims);
+		if (local[x] != '\0') {
+			snprintf(key, sizeof(key), "%.*s%s", (int)x, local, at);
+			rc = tfind(r, key, 1, val, out, err, errlen);
+			if (rc != MAP_NOTFOUND)
+				return rc;
+		}
 	}
 	if (at == NULL || at[1] == '\0')
 		return tfind(r, "*", 1, val, out, err, errlen);
@@ -464,6 +456,7 @@ expand_one(struct expand *x, const char *addr, const char *orig,
 	const char *at = strrchr(addr, '@'), *val, *ext = NULL, *prop = NULL;
 	size_t llen = at ? (size_t)(at - addr) : strlen(addr);
 	char name[300], base[300], err[512];
+	size_t xs;
 	int rc;
 
 	if (!router_is_local(x->r, addr, given_orig) || llen == 0 ||
@@ -482,9 +475,10 @@ expand_one(struct expand *x, const char *addr, const char *orig,
 		return -1;
 	}
 	rc = maps_find(x->r->aliases, name, &val, err, sizeof(err));
-	if (rc == MAP_NOTFOUND && (ext = ext_start(x->r->delims, name,
-	    strlen(name))) != NULL) {
-		snprintf(base, sizeof(base), "%.*s", (int)(ext - name), name);
+	xs = addr_ext_start(name, x->r->delims);
+	if (rc == MAP_NOTFOUND && name[xs] != '\0') {
+		ext = name + xs;
+		snprintf(base, sizeof(base), "%.*s", (int)xs, name);
 		rc = maps_find_fixed(x->r->aliases, base, &val, err,
 		    sizeof(err));
 		/* Extensions are carried over only when asked for. */

@@ -47,8 +47,8 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
  * names are never split, nor owner-x and x-request when '-' delimits,
  * nor a local part that would become empty.
  */
-static size_t
-ext_start(const char *local, const char *delims)
+size_t
+addr_ext_start(const char *local, const char *delims)
 {
 	size_t n = strlen(local), k;
 
@@ -199,7 +199,7 @@ addr_map_find(struct maps *m, const char *addr,
 		    "control character or a line break", maps_title(m));
 		return MAP_ERROR;
 	}
-	x = ext_start(local, ctx->delims);
+	x = addr_ext_start(local, ctx->delims);
 	if (local[x] != '\0') {
 		bare = xstrndup(local, x);
 		ext = local + x;

@@ -63,6 +63,15 @@ struct addr_map_ctx {
  * there: the caller defers the mail), addr has a control character, or
  * the result is not an address. Messages never contain a table's value.
  */
+/*
+ * Where the recipient_delimiter extension of local part local starts
+ * (the offset of its delimiter), or strlen(local) when it has none.
+ * Postfix's rules: postmaster, mailer-daemon and double-bounce are never
+ * split, nor owner-x and x-request when '-' is a delimiter, nor a local
+ * part that would become empty.
+ */
+size_t addr_ext_start(const char *local, const char *delims);
+
 int addr_map_find(struct maps *m, const char *addr,
     const struct addr_map_ctx *ctx, char **result, char *err, size_t errlen);
 
