@@ -152,7 +152,7 @@ show_rcpt(struct worker_cfg *wc, const char *sender, const char *rcpt)
 		if (show_relay(wc, ri, sender) < 0)
 			rc = -1;
 	}
-	if (show_generic(wc, "RCPT TO:", rcpt) < 0)
+	if (show_generic(wc, "RCPT TO, To/Cc:", rcpt) < 0)
 		rc = -1;
 	return rc;
 }
@@ -209,7 +209,7 @@ route_cmd(int argc, char **argv, const char *confdir)
 	sender = addr_qualify(a, &rw);
 	free(a);
 	printf("sender %s\n", *sender ? sender : "<>");
-	if (show_generic(&wc, "MAIL FROM:", sender) < 0)
+	if (show_generic(&wc, "MAIL FROM, From:", sender) < 0)
 		bad = 1;
 	for (int i = optind; i < argc; i++) {
 		char *q;

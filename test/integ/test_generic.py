@@ -119,3 +119,17 @@ def test_header_checks_bad_table_refused_at_start(sandbox):
     assert cp.returncode == 78, cp
     err = cp.stderr.decode()
     assert "smtp_header_checks" in err and "line 2" in err, err
+
+
+def test_postern_route_shows_generic_rewriting(sandbox):
+    sb = sandbox
+    generic_sandbox(sb)
+    cp = sb.postern(["route", "-f", "his@localdomain.local",
+                     "her@localdomain.local", "bob@example.com"])
+    out = cp.stdout.decode()
+    assert cp.returncode == 0, (out, cp.stderr)
+    assert ("MAIL FROM, From: his@localdomain.local -> "
+            "hisaccount@hisisp.example (smtp_generic_maps)") in out, out
+    assert ("RCPT TO, To/Cc:  her@localdomain.local -> "
+            "heraccount@herisp.example (smtp_generic_maps)") in out, out
+    assert "RCPT TO, To/Cc:  bob@example.com (unchanged)" in out, out
