@@ -13,7 +13,6 @@ envelope, the headers, and the user that logged in.
 """
 
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -24,19 +23,31 @@ from smarthost import Smarthost
 from tlscerts import server_context
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared",
-                                         "examples"))
+# The repository's copies; the reference is ../shared/examples beside it.
+EXAMPLES = os.path.normpath(os.path.join(HERE, "..", "soho-examples"))
+SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared",
+                                       "examples"))
+NAMES = ("soho-standalone", "soho-generic", "soho-sender-dependent")
 HOSTS = {"mail.isp.example": "127.0.0.2",
          "mail.example.com": "127.0.0.3",
          "mail.example.net": "127.0.0.4"}
 
 
 def example_dir(name):
-    d = os.path.join(EXAMPLES, name)
-    if not os.path.isdir(d):
-        pytest.skip("%s not found (the examples live beside the "
-                    "repository, in ../shared/examples)" % d)
-    return d
+    return os.path.join(EXAMPLES, name)
+
+
+def test_copies_match_the_shared_examples():
+    """test/soho-examples is ../shared/examples, byte for byte."""
+    if not os.path.isdir(SHARED):
+        pytest.skip("%s is not beside this clone" % SHARED)
+    for name in NAMES:
+        mine, ref = os.path.join(EXAMPLES, name), os.path.join(SHARED, name)
+        assert sorted(os.listdir(mine)) == sorted(os.listdir(ref)), name
+        for f in os.listdir(ref):
+            with open(os.path.join(mine, f), "rb") as a, \
+                    open(os.path.join(ref, f), "rb") as b:
+                assert a.read() == b.read(), "%s/%s differs" % (name, f)
 
 
 class World:
