@@ -1,4 +1,5 @@
-"""The three Postfix SOHO_README configurations in ../shared/examples,
+"""The three Postfix SOHO_README configurations (test/soho-examples: copies
+of ../shared/examples, compared byte for byte when that is present),
 used as they are: only the directory /etc/postfix in main.cf is replaced
 by the test's configuration directory (the examples' README allows that).
 
