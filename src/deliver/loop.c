@@ -185,6 +185,7 @@ struct pick {
 	const char	*hop;		/* the relay, as route_resolve gave it */
 	size_t		*idx;		/* the recipients to try there */
 	size_t		 nidx;
+	int		 more_due;	/* m->more_due when it was picked */
 };
 
 /*
@@ -297,32 +298,48 @@ settle_rcpt(struct daemon *d, struct qmsg *m, size_t i, const char *service,
  * Route m's recipients that need a try: those for the first relay met
  * go into pk (*hop names it); transport error:/discard:/retry: and
  * failed lookups are settled here; recipients for other relays wait for
- * the next round (m->more). Returns 1 when pk holds work, 0 when m was
- * settled (and may be gone).
+ * the next round (m->more), which takes only the recipients not routed
+ * in this cycle (m->tried), so a deferred recipient keeps its backoff
+ * and every relay gets its turn. Returns 1 when pk holds work, 0 when m
+ * was settled (and may be gone).
  */
 static int
 route_msg(struct daemon *d, struct qmsg *m, struct pick *pk, char **hop)
 {
 	struct route rt;
 	char err[600];
-	/* Due at once for another relay: only recipients not tried yet;
-	   the deferred ones keep their backoff. */
-	int only_new = m->more_due;
 
-	m->more_due = 0;
 	memset(pk, 0, sizeof(*pk));
 	pk->m = m;
-	pk->idx = xcalloc(m->st.n + 1, sizeof(*pk->idx));
+	pk->more_due = m->more_due;
+	/* Due from its backoff, a flush or new: a new cycle. */
+	if (!m->more_due)
+		memset(m->tried, 0, m->st.n);
+	m->more_due = 0;
 	*hop = NULL;
+	if (!m->expanded && qmgr_expand(&d->q, m, err, sizeof(err)) < 0) {
+		log_warnx("%s: cannot expand aliases: %s", m->qid, err);
+		for (size_t i = 0; i < m->st.n; i++)
+			if (m->st.r[i].st == RS_PENDING ||
+			    m->st.r[i].st == RS_DEFERRED)
+				settle_rcpt(d, m, i, "postern/qmgr", 4, "4.3.0",
+				    err);
+		qmgr_settle(&d->q, m);
+		return 0;
+	}
+	pk->idx = xcalloc(m->st.n + 1, sizeof(*pk->idx));
 	for (size_t i = 0; i < m->st.n; i++) {
-		if (m->st.r[i].st != RS_PENDING && (only_new ||
-		    m->st.r[i].st != RS_DEFERRED))
+		if ((m->st.r[i].st != RS_PENDING &&
+		    m->st.r[i].st != RS_DEFERRED) || m->tried[i])
 			continue;
 		if (route_resolve(&d->wc.rt, m->sender, m->rcpt[i], &rt, err,
 		    sizeof(err)) < 0) {
+			m->tried[i] = 1;
 			settle_rcpt(d, m, i, "postern/qmgr", 4, "4.3.0", err);
 			continue;
 		}
+		if (rt.kind != RT_RELAY)
+			m->tried[i] = 1;
 		switch (rt.kind) {
 		case RT_ERROR:
 			settle_rcpt(d, m, i, "postern/error", 5, rt.dsn, rt.text);
@@ -338,9 +355,10 @@ route_msg(struct daemon *d, struct qmsg *m, struct pick *pk, char **hop)
 		case RT_RELAY:
 			if (*hop == NULL)
 				*hop = xstrdup(rt.nexthop);
-			if (strcasecmp(*hop, rt.nexthop) == 0)
+			if (strcasecmp(*hop, rt.nexthop) == 0) {
+				m->tried[i] = 1;
 				pk->idx[pk->nidx++] = i;
-			else
+			} else
 				m->more = 1;
 			break;
 		}
@@ -393,8 +411,6 @@ schedule(struct daemon *d)
 		struct qmsg *m = due[i];
 		if (qmgr_activate(&d->q, m) < 0)
 			continue;
-		if (!m->expanded && qmgr_expand(&d->q, m) < 0)
-			continue;
 		if (route_msg(d, m, &pk[np], &hops[np])) {
 			pk[np].hop = hops[np];
 			np++;
@@ -415,11 +431,18 @@ schedule(struct daemon *d)
 		for (size_t i = start; i < end && left > 0; i += per, left--)
 			start_worker(d, pk + i, end - i < per ? end - i : per);
 	}
-	/* Picks without a worker stay due for the next round. */
+	/* Picks without a worker stay due for the next round, as they
+	   were: their recipients are not tried in this cycle. */
 	for (size_t i = 0; i < np; i++) {
+		struct qmsg *m = pk[i].m;
+		if (m->worker == 0) {
+			for (size_t k = 0; pk[i].idx != NULL && k < pk[i].nidx;
+			    k++)
+				m->tried[pk[i].idx[k]] = 0;
+			m->more = 0;
+			m->more_due = pk[i].more_due;
+		}
 		free(pk[i].idx);
-		if (pk[i].m->worker == 0)
-			pk[i].m->more = 0;
 	}
 	for (size_t i = 0; i < n; i++)
 		free(hops[i]);

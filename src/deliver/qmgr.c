@@ -57,6 +57,7 @@ qmsg_free(struct qmsg *m)
 	}
 	free(m->rcpt);
 	free(m->orig);
+	free(m->tried);
 	qstate_free(&m->st);
 	free(m->sender);
 	free(m);
@@ -176,6 +177,7 @@ has_work(const struct qstate *st)
 static void
 keep_rcpts(struct qmsg *m, const struct qenv *env)
 {
+	m->tried = xcalloc(env->nrcpt + 1, 1);
 	m->rcpt = xcalloc(env->nrcpt + 1, sizeof(*m->rcpt));
 	m->orig = xcalloc(env->nrcpt + 1, sizeof(*m->orig));
 	for (size_t i = 0; i < env->nrcpt; i++) {
@@ -331,15 +333,20 @@ qmgr_recover(struct qmgr *q)
 	struct dirent *de;
 
 	each_entry(q->dir[QD_TMP], clean_tmp, q, NULL);
-	/* Half-written state records: only the daemon writes them, and the
-	   daemon holds the lock, so every leftover is stale. */
-	if ((dp = opendir(q->dir[QD_STATE])) != NULL) {
+	/* Half-written state records and rewritten queue files: only the
+	   daemon writes them, and it holds the lock, so every leftover is
+	   stale. */
+	for (size_t k = 0; k < 3; k++) {
+		static const enum qdir tmpdirs[] = { QD_STATE, QD_ACTIVE,
+		    QD_DEFERRED };
+		if ((dp = opendir(q->dir[tmpdirs[k]])) == NULL)
+			continue;
 		while ((de = readdir(dp)) != NULL) {
 			size_t l = strlen(de->d_name);
 			if (de->d_name[0] == '.' && l > 4 &&
 			    strcmp(de->d_name + l - 4, ".tmp") == 0) {
 				snprintf(path, sizeof(path), "%s/%s",
-				    q->dir[QD_STATE], de->d_name);
+				    q->dir[tmpdirs[k]], de->d_name);
 				(void)unlink(path);
 			}
 		}
@@ -551,56 +558,94 @@ qmgr_settle(struct qmgr *q, struct qmsg *m)
 	qmgr_finish(q, m);
 }
 
-/* Alias expansion before the first delivery (see qmgr.h). */
+/* Alias expansion before delivery (see qmgr.h). */
 int
-qmgr_expand(struct qmgr *q, struct qmsg *m)
+qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 {
 	struct buf b = BUF_INIT, nb = BUF_INIT;
-	struct qenv env, out;
-	char path[PATH_BUF + QID_MAX + 2], err[600];
-	size_t off;
-	int rc = 0, changed;
+	struct qenv env, todo, out, done;
+	struct qstate st;
+	char path[PATH_BUF + QID_MAX + 2];
+	size_t off, nkept;
+	int rc = -1, changed;
 
 	memset(&env, 0, sizeof(env));
+	memset(&todo, 0, sizeof(todo));
 	memset(&out, 0, sizeof(out));
+	memset(&done, 0, sizeof(done));
+	memset(&st, 0, sizeof(st));
 	snprintf(path, sizeof(path), "%s/%s", q->dir[m->where], m->qid);
 	if (fs_read_file(path, &b, QFILE_MAX) < 0) {
-		snprintf(err, sizeof(err), "cannot read the queue file: %s",
+		snprintf(err, errlen, "cannot read the queue file: %s",
 		    strerror(errno));
-		goto fail;
+		goto out;
 	}
-	if (qfile_parse(b.data, b.len, &env, &off, err, sizeof(err)) < 0)
-		goto fail;
-	changed = q->alias.expand(q->alias.arg, &env, &out, err, sizeof(err));
+	if (qfile_parse(b.data, b.len, &env, &off, err, errlen) < 0)
+		goto out;
+	if (env.nrcpt != m->st.n) {
+		snprintf(err, errlen, "the queue file changed under the daemon");
+		goto out;
+	}
+	/* Recipients already done keep their place and their status; only
+	   the others are expanded. */
+	for (size_t i = 0; i < env.nrcpt; i++) {
+		enum rcpt_status rs = m->st.r[i].st;
+		qenv_add_rcpt(rs == RS_SENT || rs == RS_FAILED ? &done : &todo,
+		    env.rcpt[i].addr, env.rcpt[i].orig);
+	}
+	changed = q->alias.expand(q->alias.arg, &todo, &out, err, errlen);
 	if (changed < 0)
-		goto fail;
+		goto out;
+	rc = 0;
 	if (changed == 0) {
 		m->expanded = 1;
 		goto out;
 	}
-	/* The expanded list replaces the old one, durably, once. */
+	nkept = done.nrcpt;
+	for (size_t i = 0; i < out.nrcpt; i++)
+		qenv_add_rcpt(&done, out.rcpt[i].addr, out.rcpt[i].orig);
+	qstate_init(&st, done.nrcpt);
+	st.attempts = m->st.attempts;
+	st.last = m->st.last;
+	for (size_t i = 0, k = 0; i < env.nrcpt; i++) {
+		const struct qstate_rcpt *r = &m->st.r[i];
+		if (r->st == RS_SENT || r->st == RS_FAILED)
+			qstate_set(&st, k++, r->st, r->dsn, r->text);
+	}
 	{
 		struct qrcpt *tmp = env.rcpt;
 		size_t tn = env.nrcpt;
-		env.rcpt = out.rcpt;
-		env.nrcpt = out.nrcpt;
-		out.rcpt = tmp;
-		out.nrcpt = tn;
+		env.rcpt = done.rcpt;
+		env.nrcpt = done.nrcpt;
+		done.rcpt = tmp;
+		done.nrcpt = tn;
 	}
 	env.flags |= QF_EXPANDED;
 	if (qfile_format_env(&env, &nb) < 0) {
-		snprintf(err, sizeof(err), "an expanded address holds a line "
-		    "break");
-		goto fail;
+		snprintf(err, errlen, "an expanded address holds a line break");
+		rc = -1;
+		goto out;
 	}
 	buf_add(&nb, b.data + off, env.size);
+	/*
+	 * The old state record goes first: its indexes mean the old list.
+	 * A crash after that leaves the old or the new file without a
+	 * record, and at worst sends to someone twice; never less.
+	 */
+	if (fs_remove(q->dir[QD_STATE], m->qid) < 0) {
+		snprintf(err, errlen, "cannot remove the old state record: %s",
+		    strerror(errno));
+		rc = -1;
+		goto out;
+	}
 	if (fs_replace(q->dir[m->where], m->qid, nb.data, nb.len, 0600) < 0) {
-		snprintf(err, sizeof(err), "cannot rewrite the queue file "
-		    "with the expanded recipients: %s", strerror(errno));
-		goto fail;
+		snprintf(err, errlen, "cannot rewrite the queue file with the "
+		    "expanded recipients: %s", strerror(errno));
+		rc = -1;
+		goto out;
 	}
 	log_info("%s: alias_maps: %zu recipient(s) expanded to %zu", m->qid,
-	    out.nrcpt, env.nrcpt);
+	    todo.nrcpt, out.nrcpt);
 	for (size_t i = 0; i < m->st.n; i++) {
 		free(m->rcpt[i]);
 		free(m->orig[i]);
@@ -608,32 +653,27 @@ qmgr_expand(struct qmgr *q, struct qmsg *m)
 	free(m->rcpt);
 	free(m->orig);
 	keep_rcpts(m, &env);
-	{
-		int attempts = m->st.attempts;
-		double last = m->st.last;
-		qstate_free(&m->st);
-		qstate_init(&m->st, env.nrcpt);
-		m->st.attempts = attempts;
-		m->st.last = last;
+	qstate_free(&m->st);
+	m->st = st;
+	memset(&st, 0, sizeof(st));
+	free(m->tried);
+	m->tried = xcalloc(m->st.n + 1, 1);
+	if (nkept > 0) {
+		buf_reset(&nb);
+		qstate_format(&m->st, &nb);
+		if (fs_replace(q->dir[QD_STATE], m->qid, nb.data, nb.len,
+		    0600) < 0)
+			log_warn("%s: cannot write state record", m->qid);
 	}
-	if (fs_remove(q->dir[QD_STATE], m->qid) < 0 && errno != ENOENT)
-		log_warn("%s: cannot remove the old state record", m->qid);
 	m->expanded = 1;
-	goto out;
-fail:
-	log_warnx("%s: cannot expand aliases: %s; the message waits", m->qid,
-	    err);
-	for (size_t i = 0; i < m->st.n; i++)
-		if (m->st.r[i].st == RS_PENDING || m->st.r[i].st == RS_DEFERRED)
-			qstate_set(&m->st, i, RS_DEFERRED, "4.3.0", err);
-	rc = -1;
 out:
+	qstate_free(&st);
 	qenv_free(&env);
+	qenv_free(&todo);
 	qenv_free(&out);
+	qenv_free(&done);
 	buf_free(&b);
 	buf_free(&nb);
-	if (rc < 0)
-		qmgr_finish(q, m);
 	return rc;
 }
 

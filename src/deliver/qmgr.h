@@ -31,6 +31,7 @@ struct qmsg {
 	int		expanded;	/* alias_maps applied, or not needed */
 	int		more;		/* recipients left for another relay */
 	int		more_due;	/* due now for those only */
+	unsigned char	*tried;		/* per recipient: routed this cycle */
 	pid_t		worker;		/* 0 when idle */
 	struct qstate	st;
 };
@@ -83,13 +84,14 @@ size_t qmgr_due(struct qmgr *q, double now, struct qmsg **out, size_t max);
 /* Move a due deferred message to active/ before delivery; 0 or -1. */
 int qmgr_activate(struct qmgr *q, struct qmsg *m);
 /*
- * Expand m's local recipients through the alias hooks, once, before its
- * first delivery: a changed list replaces the queue file's (flags
- * expanded; write-temp and rename) and starts a fresh state record.
- * Returns 0, or -1 when a table could not be read: every recipient is
- * then deferred with the reason and m is settled (it may be gone).
+ * Expand m's local recipients that still need a delivery through the
+ * alias hooks, once: a changed list replaces the queue file's (flags
+ * expanded; write-temp and rename), recipients already done keep their
+ * status, and the state record follows. Returns 0, or -1 with err when
+ * a table could not be read or the expansion cannot work; the caller
+ * then settles the recipients (m is untouched).
  */
-int qmgr_expand(struct qmgr *q, struct qmsg *m);
+int qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen);
 /*
  * Record the outcome of recipient idx that the daemon decided itself
  * (transport_maps error:, discard:, retry:, a failed lookup).

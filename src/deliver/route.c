@@ -342,6 +342,8 @@ struct expand {
 	void		*arg;
 	const char	*stack[ALIAS_DEPTH + 1];
 	int		 depth;
+	char		**done;		/* names expanded for this message */
+	size_t		 ndone;
 	char		*err;
 	size_t		 errlen;
 	int		 changed;
@@ -409,6 +411,19 @@ expand_value(struct expand *x, const char *name, const char *addr,
 	int used = 0, rc = 0;
 
 	while (rc == 0 && (e = alias_entry(&p)) != NULL) {
+		int literal = 0;
+		size_t el = strlen(e);
+		/* "|command", "/file" and ":include:" may be quoted. */
+		if (el >= 2 && e[0] == '"' && e[el - 1] == '"' &&
+		    (e[1] == '|' || e[1] == '/' || e[1] == ':')) {
+			e[el - 1] = '\0';
+			e++;
+		}
+		/* \name: that local name itself, not aliased again. */
+		if (*e == '\\') {
+			literal = 1;
+			e++;
+		}
 		if (*e == '|' || *e == '/' || strncasecmp(e, ":include:", 9) == 0) {
 			log_warnx("alias_maps: %s: \"%.60s\" delivers to a %s, "
 			    "which postern cannot do (it only relays mail); "
@@ -435,7 +450,8 @@ expand_value(struct expand *x, const char *name, const char *addr,
 			if (x->trace != NULL)
 				x->trace(x->arg, x->depth, addr, full);
 			x->depth++;
-			rc = expand_one(x, full, orig, NULL);
+			rc = literal ? expand_add(x, full, orig) :
+			    expand_one(x, full, orig, NULL);
 			x->depth--;
 			free(full);
 		}
@@ -469,6 +485,13 @@ expand_one(struct expand *x, const char *addr, const char *orig,
 	for (int i = 0; i < x->depth; i++)
 		if (strcmp(x->stack[i], name) == 0)
 			return expand_add(x, addr, orig);
+	/* A name already expanded for this message added its addresses
+	   then; again they would only be dropped as duplicates. */
+	for (size_t i = 0; i < x->ndone; i++)
+		if (strcmp(x->done[i], name) == 0) {
+			x->changed = 1;
+			return 0;
+		}
 	if (x->depth >= ALIAS_DEPTH) {
 		snprintf(x->err, x->errlen, "alias_maps: aliases nested more "
 		    "than %d deep at %s", ALIAS_DEPTH, name);
@@ -498,6 +521,8 @@ expand_one(struct expand *x, const char *addr, const char *orig,
 		rc = expand_value(x, name, addr, orig, v, prop);
 		free(v);
 	}
+	x->done = xreallocarray(x->done, x->ndone + 1, sizeof(*x->done));
+	x->done[x->ndone++] = xstrdup(name);
 	return rc;
 }
 
@@ -507,6 +532,7 @@ route_expand(struct router *r, const struct qenv *in, struct qenv *out,
     route_trace_fn trace, void *arg, char *err, size_t errlen)
 {
 	struct expand x;
+	int ret = 0;
 
 	memset(&x, 0, sizeof(x));
 	x.r = r;
@@ -515,11 +541,14 @@ route_expand(struct router *r, const struct qenv *in, struct qenv *out,
 	x.arg = arg;
 	x.err = err;
 	x.errlen = errlen;
-	for (size_t i = 0; i < in->nrcpt; i++) {
+	for (size_t i = 0; i < in->nrcpt && ret == 0; i++) {
 		const struct qrcpt *rc = &in->rcpt[i];
 		if (expand_one(&x, rc->addr, rc->orig ? rc->orig : rc->addr,
 		    rc->orig) < 0)
-			return -1;
+			ret = -1;
 	}
-	return x.changed;
+	for (size_t i = 0; i < x.ndone; i++)
+		free(x.done[i]);
+	free(x.done);
+	return ret < 0 ? -1 : x.changed;
 }

@@ -171,18 +171,24 @@ try_relay(const struct worker_cfg *wc, struct wsess *ws,
 	return NULL;
 }
 
-/* Fill a result that stops the batch at relay ri before connecting. */
+/*
+ * Why relay ri cannot be tried for jm, in *res: 1 for the relay itself
+ * (its TLS policy: the same for the whole batch), 2 for jm's own login
+ * entry (only this message), 0 when it can be tried.
+ */
 static int
 relay_unusable(const struct worker_cfg *wc, const struct job_msg *jm,
     size_t ri, struct smtp_result *res)
 {
-	const char *why = wc->dest[ri].why[0] ? wc->dest[ri].why :
-	    jm->login[ri].why;
-
-	if (why == NULL)
-		return 0;
-	local_result(res, "4.3.5", why);
-	return 1;
+	if (wc->dest[ri].why[0]) {
+		local_result(res, "4.3.5", wc->dest[ri].why);
+		return 1;
+	}
+	if (jm->login[ri].why != NULL) {
+		local_result(res, "4.3.5", jm->login[ri].why);
+		return 2;
+	}
+	return 0;
 }
 
 /*
@@ -201,7 +207,12 @@ session_open(const struct worker_cfg *wc, struct wsess *ws,
 
 	strlcpy(ws->down_relay, "none", sizeof(ws->down_relay));
 	for (size_t ri = 0; ri < wc->ndest; ri++) {
-		if (relay_unusable(wc, jm, ri, res)) {
+		int why = relay_unusable(wc, jm, ri, res);
+		/* A bad login entry of this sender is not the relay's fault:
+		   the next message tries afresh. */
+		if (why == 2 && ri == 0)
+			return NULL;
+		if (why != 0) {
 			if (ri == 0)
 				break;
 			log_warnx("%s: smtp_fallback_relay %s skipped: %s",
@@ -264,6 +275,14 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 			smtp_close(ws->s);
 		ws->s = NULL;
 		ws->down = 0;
+	}
+	/* This sender's login could not be looked up: never "no login". */
+	if (jm->login[ws->s != NULL ? ws->ri : 0].why != NULL) {
+		local_result(&one, "4.3.5", jm->login[ws->s != NULL ? ws->ri :
+		    0].why);
+		for (size_t i = 0; i < n; i++)
+			finish_rcpt(wc, fd, jm, &env, idx[i], &one, "none", 0, 0);
+		goto out;
 	}
 	/* Reasons to send nothing at all: the same for every recipient. */
 	if (ws->down) {

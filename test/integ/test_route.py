@@ -339,3 +339,83 @@ def test_unknown_table_type_refused_at_start(sandbox):
     assert cp.returncode == 78, cp
     assert (b'sender_dependent_relayhost_maps: unknown table type '
             b'"hash_typo"') in cp.stderr, cp.stderr
+
+
+# ---- regressions from the review -------------------------------------------
+
+def test_every_relay_gets_its_turn_on_each_retry(sandbox, smarthost_factory):
+    sb = sandbox
+    other = smarthost_factory()
+    sb.smarthost.rcpt_replies = {"x@a.example": "451 4.3.0 later"}
+    other.rcpt_replies = {"y@b.example": "451 4.3.0 later"}
+    sb.write_config(transport_maps="inline:{ b.example=smtp:[127.0.0.1]:%d }"
+                    % other.port)
+    sb.start_daemon()
+    sb.send_ok(["-f", "alice", "x@a.example", "y@b.example"], MSG)
+    for n in (1, 2, 3):
+        sb.wait_log(status_re("y@b.example", "deferred", other.port),
+                    count=n)
+        sb.wait_log(status_re("x@a.example", "deferred", sb.smarthost.port),
+                    count=n)
+        if n < 3:
+            sb.postern(["flush"])
+    assert len(sb.log_lines(status_re("x@a.example", "deferred"))) == 3
+    assert len(sb.log_lines(status_re("y@b.example", "deferred"))) == 3
+
+
+def test_expansion_after_partial_delivery_keeps_what_was_sent(sandbox):
+    """A message half delivered before alias_maps existed: after a
+    restart with aliases, the deferred local recipient is expanded and
+    the one already delivered is not sent again."""
+    sb = sandbox
+    sb.smarthost.rcpt_replies = {"root@client.test.example":
+                                 "451 4.3.0 no root here"}
+    sb.start_daemon()
+    sb.send_ok(["-f", "cron", "a@example.com", "root"], MSG)
+    sb.wait_log(status_re("a@example.com", "sent"))
+    sb.wait_log(status_re("root@client.test.example", "deferred"))
+    sb.stop_daemon()
+    sb.write_config(alias_maps="inline:{ root=you@example.com }")
+    sb.start_daemon()
+    # The old control socket is still there until the new daemon is up.
+    sb.wait_log(r"daemon started", count=2)
+    assert sb.postern(["flush"]).returncode == 0
+    line = sb.wait_log(status_re("you@example.com", "sent"))[0]
+    assert "orig_to=<root>" in line
+    assert len(sb.log_lines(status_re("a@example.com", "sent"))) == 1
+    got = sorted(r for m in sb.smarthost.messages for r in m.rcpt_tos)
+    assert got == ["a@example.com", "you@example.com"], got
+
+
+def test_quoted_command_and_backslash_alias_entries(sandbox):
+    sb = sandbox
+    sb.write_config(alias_maps='inline:{ {root = "|/usr/bin/procmail -a x",'
+                    ' \\root, you@example.com} }')
+    sb.start_daemon()
+    sb.send_ok(["-f", "cron", "root"], MSG)
+    sb.wait_log(status_re("you@example.com", "sent"))
+    sb.wait_log(status_re("root@client.test.example", "sent"))
+    got = sorted(r for m in sb.smarthost.messages for r in m.rcpt_tos)
+    assert got == ["root@client.test.example", "you@example.com"], got
+    assert "delivers to a command" in sb.log_text()
+
+
+def test_one_senders_bad_login_entry_does_not_hold_the_others(sandbox):
+    sb = sandbox
+    sb.write_config(smtp_sasl_auth_enable="yes",
+                    smtp_sender_dependent_authentication="yes",
+                    smtp_sasl_password_maps="inline:{ alice@x.example="
+                    "no-colon-here }",
+                    smtp_destination_concurrency_limit="1")
+    sb.smarthost.data_delay = 0.3
+    sb.start_daemon(wait_ready=True)
+    sb.send_ok(["-f", "alice@x.example", "a@example.com"], MSG)
+    sb.send_ok(["-f", "bob@x.example", "b@example.com"], MSG)
+    line = sb.wait_log(local_re("qmgr", "a@example.com", "deferred")
+                       .replace("qmgr", r"(?:qmgr|smtp)")
+                       .replace("relay=none, delay=[\\d.]+, "
+                                "delays=[\\d.]+/0/0/0", r"relay=none, "
+                                r"delay=[\d.]+, delays=[\d.]+/[\d.]+/[\d.]+/"
+                                r"[\d.]+"))[0]
+    assert "must be username:password" in line, line
+    sb.wait_log(status_re("b@example.com", "sent"))

@@ -284,6 +284,31 @@ test_alias_too_deep(void **state)
 	router_free(&r);
 }
 
+/* Shared aliases are expanded once per message, not once per path. */
+static void
+test_alias_shared_once(void **state)
+{
+	char big[8192] = "inline:{ ";
+	const char *kv[] = { "alias_maps", big, NULL };
+	static const char *const r1[] = { "l0@host.example", NULL, NULL };
+	struct router r;
+	struct qenv out;
+
+	(void)state;
+	/* l0 -> l1, l1, l1 ... l14 -> l15 (three ways); l15 -> you: 3^15 paths. */
+	for (int i = 0; i < 15; i++)
+		snprintf(big + strlen(big), sizeof(big) - strlen(big),
+		    "{l%d = l%d, l%d@host.example, l%d@localhost}, ", i, i + 1,
+		    i + 1, i + 1);
+	strcat(big, "{l15 = you@example.com} }");
+	router_with(&r, kv);
+	assert_int_equal(expand(&r, r1, &out), 1);
+	assert_int_equal(out.nrcpt, 1);
+	assert_string_equal(out.rcpt[0].addr, "you@example.com");
+	qenv_free(&out);
+	router_free(&r);
+}
+
 static void
 test_is_local(void **state)
 {
@@ -312,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_no_relayhost),
 		cmocka_unit_test(test_alias_expansion),
 		cmocka_unit_test(test_alias_too_deep),
+		cmocka_unit_test(test_alias_shared_once),
 		cmocka_unit_test(test_is_local),
 	};
 
