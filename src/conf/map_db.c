@@ -521,7 +521,8 @@ db_write(const struct map_table *t, const struct stat *src,
     const char *dbpath, struct compile_ctx *c, char *err, size_t errlen)
 {
 	const char *slash = strrchr(dbpath, '/');
-	char *tmp = xasprintf("%s.tmp-XXXXXX", dbpath), *dir, why[300];
+	/* mkstemp(3) replaces the six X of its template. */
+	char *tmp = xasprintf("%s.tmp-%s", dbpath, "XXXXXX"), *dir, why[300];
 	GDBM_FILE db = NULL;
 	enum fs_step step;
 	int fd, gfd, rc = EX_IOERR;

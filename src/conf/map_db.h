@@ -54,8 +54,8 @@ void map_db_open_msg(char *err, size_t errlen, const char *type,
 /*
  * Compile the source file name (aliases(5) format when alias, else
  * postmap(1) format) into name.db, durably: the whole source is parsed
- * first; then name.db.tmp-XXXXXX is written, given the owner, group and
- * permission bits of the source (when not root and the group cannot be
+ * first; then a temporary name.db.tmp-* file (mkstemp) is written,
+ * given the owner, group and permission bits of the source (when not root and the group cannot be
  * copied, the group bits are dropped, with a warning), synced, renamed
  * over name.db and the directory synced. type ("hash" or "btree") is for
  * messages. Warnings (duplicate keys: the first is kept) go to warn as

@@ -39,7 +39,6 @@
 #include "lib/util.h"
 #include "lib/xalloc.h"
 
-#define RECHECK_MS	1000	/* stat the file at most this often */
 #define MAX_REF		99999	/* a $n read stops growing past this */
 
 enum rx_op { RX_MATCH, RX_IF, RX_ENDIF };
@@ -91,13 +90,7 @@ struct rx_ctx {
 
 /* The loaded file behind a regexp: table. */
 struct regexp_map {
-	char		  *title;	/* "param: regexp:/path" for logs */
-	char		  *path;
-	struct map_regexp *table;	/* NULL while the file is unusable */
-	struct map_file_id id;		/* of the content in table */
-	int64_t		   checked;	/* now_mono_ms() of the last stat */
-	int		   force;	/* stat at the next find */
-	char		   error[512];	/* why table is NULL */
+	struct map_watch   w;		/* the file and its rules */
 	struct buf	   value;	/* the last result */
 };
 
@@ -663,73 +656,24 @@ map_regexp_free(struct map_regexp *t)
 
 /* ---- the file behind regexp:/path ----------------------------------- */
 
-/*
- * Read the file into a fresh table and use it. On failure the old table
- * is dropped too: lookups fail rather than answer from replaced rules.
- */
+/* map_watch's parser for regexp:. */
 static int
-rm_load(struct regexp_map *rm, char *err, size_t errlen)
+rm_parse(struct map_watch *w, const char *data, size_t len, void **table,
+    char *err, size_t errlen)
 {
 	struct map_regexp *t = NULL;
-	struct map_file_id id;
-	char *data = NULL;
-	size_t len = 0;
-	int rc = -1;
 
-	if (map_file_read(rm->path, &data, &len, &id, err, errlen) < 0)
-		goto out;
+	(void)w;
 	if (map_regexp_parse(data, len, &t, err, errlen) < 0)
-		goto out;
-	map_regexp_free(rm->table);
-	rm->table = t;
-	rm->id = id;
-	rc = 0;
-out:
-	if (data != NULL) {
-		explicit_bzero(data, len);
-		free(data);
-	}
-	if (rc < 0) {
-		map_regexp_free(rm->table);
-		rm->table = NULL;
-	}
-	return rc;
+		return -1;
+	*table = t;
+	return 0;
 }
 
-/* Stat the file at most once a second; read it again if it changed. */
 static void
-rm_check(struct regexp_map *rm)
+rm_drop(void *table)
 {
-	struct map_file_id id;
-	struct stat st;
-	char e[512];
-	int64_t now = now_mono_ms();
-	int was_ok = rm->table != NULL;
-
-	if (!rm->force && now - rm->checked < RECHECK_MS)
-		return;
-	rm->force = 0;
-	rm->checked = now;
-	if (stat(rm->path, &st) < 0) {
-		snprintf(e, sizeof(e), "cannot stat the file: %s",
-		    strerror(errno));
-		map_regexp_free(rm->table);
-		rm->table = NULL;
-	} else {
-		map_file_id_set(&id, &st);
-		if (was_ok && map_file_id_eq(&id, &rm->id))
-			return;
-		/* Changed, or still broken: a fix needs no other signal. */
-		if (rm_load(rm, e, sizeof(e)) == 0) {
-			log_info("%s: file changed, read again", rm->title);
-			return;
-		}
-	}
-	/* Log the change to broken once, not at every check. */
-	if (was_ok || strcmp(e, rm->error) != 0)
-		log_warnx("%s: %s; its lookups fail until it is fixed",
-		    rm->title, e);
-	strlcpy(rm->error, e, sizeof(rm->error));
+	map_regexp_free(table);
 }
 
 /* regexp: lookup (key as given). */
@@ -738,14 +682,12 @@ rm_find(void *state, const char *key, const char **value, char *err,
     size_t errlen)
 {
 	struct regexp_map *rm = state;
+	struct map_regexp *t = map_watch_table(&rm->w, err, errlen);
 	int rc;
 
-	rm_check(rm);
-	if (rm->table == NULL) {
-		strlcpy(err, rm->error, errlen);
+	if (t == NULL)
 		return MAP_ERROR;
-	}
-	rc = map_regexp_match(rm->table, key, &rm->value, err, errlen);
+	rc = map_regexp_match(t, key, &rm->value, err, errlen);
 	*value = rc == MAP_FOUND ? rm->value.data : NULL;
 	return rc;
 }
@@ -756,7 +698,7 @@ rm_recheck(void *state)
 {
 	struct regexp_map *rm = state;
 
-	rm->force = 1;
+	map_watch_recheck(&rm->w);
 }
 
 /* Free a regexp: table and its last answer. */
@@ -765,10 +707,8 @@ rm_close(void *state)
 {
 	struct regexp_map *rm = state;
 
-	map_regexp_free(rm->table);
+	map_watch_free(&rm->w);
 	buf_free(&rm->value);
-	free(rm->title);
-	free(rm->path);
 	free(rm);
 }
 
@@ -781,21 +721,13 @@ int
 map_regexp_open(const char *title, const char *name,
     const struct map_ops **ops, void **state, char *err, size_t errlen)
 {
-	struct regexp_map *rm;
+	struct regexp_map *rm = xcalloc(1, sizeof(*rm));
 
-	/* Daemons change directory: a relative name would move with them. */
-	if (name[0] != '/') {
-		snprintf(err, errlen, "the file name must be absolute");
+	if (map_watch_init(&rm->w, title, name, rm_parse, rm_drop, err,
+	    errlen) < 0) {
+		free(rm);
 		return -1;
 	}
-	rm = xcalloc(1, sizeof(*rm));
-	rm->title = xstrdup(title);
-	rm->path = xstrdup(name);
-	if (rm_load(rm, err, errlen) < 0) {
-		rm_close(rm);
-		return -1;
-	}
-	rm->checked = now_mono_ms();
 	*ops = &regexp_ops;
 	*state = rm;
 	return 0;

@@ -30,7 +30,7 @@
 #include "lib/util.h"
 #include "lib/xalloc.h"
 
-#define RECHECK_MS	1000	/* stat a texthash file at most this often */
+#define RECHECK_MS	1000	/* stat a watched table file at most this often */
 #define SEPARATORS	", \t\r\n"	/* between tables and inline: entries */
 
 /* One key and its value, in one allocation: "key\0value\0". */
@@ -47,16 +47,6 @@ struct map_table {
 	size_t		  cap;
 	uint32_t	 *slot;
 	size_t		  nslot;	/* a power of two, more than 2 * n */
-};
-
-struct texthash {
-	char		 *title;	/* "param: texthash:/path" for logs */
-	char		 *path;
-	struct map_table *table;	/* NULL while the file is unusable */
-	struct map_file_id id;		/* of the content in table */
-	int64_t		  checked;	/* now_mono_ms() of the last stat */
-	int		  force;	/* stat at the next find */
-	char		  error[512];	/* why table is NULL */
 };
 
 /* White space as Postfix's ISSPACE sees it, whatever the locale. */
@@ -599,7 +589,7 @@ map_static_parse(const char *name, char *err, size_t errlen)
 	return out;
 }
 
-/* ---- texthash ------------------------------------------------------ */
+/* ---- file reading ------------------------------------------------- */
 
 /* The identity of a file version from its stat. */
 void
@@ -717,90 +707,153 @@ map_file_read(const char *path, char **data, size_t *len,
 	return 0;
 }
 
-/* Parser warning: log it with the table's name. */
-static void
-th_warn(void *arg, const char *msg)
-{
-	struct texthash *th = arg;
-
-	log_warnx("%s: %s", th->title, msg);
-}
+/* ---- a table file, read again when it changes ----------------------- */
 
 /*
- * Read the file into a fresh table and use it. On failure the old table
- * is dropped too: the caller keeps the reason for the failing lookups.
+ * Read the file and parse it into a fresh table that replaces the old
+ * one. On failure the old table is dropped too: lookups fail rather than
+ * answer from content that was replaced.
  */
 static int
-th_load(struct texthash *th, char *err, size_t errlen)
+watch_load(struct map_watch *w, char *err, size_t errlen)
 {
-	struct map_table *t = NULL;
 	struct map_file_id id;
-	struct stat st;
+	void *t = NULL;
 	char *data = NULL;
 	size_t len = 0;
 	int rc = -1;
 
-	/* The identity is fstat's, before reading: a change during the
-	   read shows at the next check. */
-	if (map_text_read(th->path, MAP_TEXT_MAX, &data, &len, &st, err,
-	    errlen) < 0)
+	if (map_file_read(w->path, &data, &len, &id, err, errlen) < 0)
 		goto out;
-	map_file_id_set(&id, &st);
-	t = map_table_new();
-	if (map_text_parse(data, len, t, th_warn, th, err, errlen) < 0)
+	if (w->parse(w, data, len, &t, err, errlen) < 0)
 		goto out;
-	map_table_free(th->table);
-	th->table = t;
-	t = NULL;
-	th->id = id;
+	w->drop(w->table);
+	w->table = t;
+	w->id = id;
 	rc = 0;
 out:
-	map_table_free(t);
 	if (data != NULL) {
 		explicit_bzero(data, len);
 		free(data);
 	}
 	if (rc < 0) {
-		map_table_free(th->table);
-		th->table = NULL;
+		w->drop(w->table);
+		w->table = NULL;
 	}
 	return rc;
 }
 
-/* Stat the file at most once a second; read it again if it changed. */
-static void
-th_check(struct texthash *th)
+/* Start watching path (see map_text.h). */
+int
+map_watch_init(struct map_watch *w, const char *title, const char *path,
+    map_watch_parse_fn parse, void (*drop)(void *), char *err, size_t errlen)
+{
+	memset(w, 0, sizeof(*w));
+	/* Daemons change directory: a relative name would move with them. */
+	if (path[0] != '/') {
+		snprintf(err, errlen, "the file name must be absolute");
+		return -1;
+	}
+	w->title = xstrdup(title);
+	w->path = xstrdup(path);
+	w->parse = parse;
+	w->drop = drop;
+	if (watch_load(w, err, errlen) < 0) {
+		map_watch_free(w);
+		return -1;
+	}
+	w->checked = now_mono_ms();
+	return 0;
+}
+
+/* The current table (see map_text.h). */
+void *
+map_watch_table(struct map_watch *w, char *err, size_t errlen)
 {
 	struct map_file_id id;
 	struct stat st;
 	char e[512];
 	int64_t now = now_mono_ms();
-	int was_ok = th->table != NULL;
+	int was_ok = w->table != NULL;
 
-	if (!th->force && now - th->checked < RECHECK_MS)
-		return;
-	th->force = 0;
-	th->checked = now;
-	if (stat(th->path, &st) < 0) {
+	if (!w->force && now - w->checked < RECHECK_MS)
+		goto out;
+	w->force = 0;
+	w->checked = now;
+	if (stat(w->path, &st) < 0) {
 		snprintf(e, sizeof(e), "cannot stat the file: %s",
 		    strerror(errno));
-		map_table_free(th->table);
-		th->table = NULL;
+		w->drop(w->table);
+		w->table = NULL;
 	} else {
 		map_file_id_set(&id, &st);
-		if (was_ok && map_file_id_eq(&id, &th->id))
-			return;
+		if (was_ok && map_file_id_eq(&id, &w->id))
+			goto out;
 		/* Changed, or still broken: a fix needs no other signal. */
-		if (th_load(th, e, sizeof(e)) == 0) {
-			log_info("%s: file changed, read again", th->title);
-			return;
+		if (watch_load(w, e, sizeof(e)) == 0) {
+			log_info("%s: file changed, read again", w->title);
+			goto out;
 		}
 	}
 	/* Log the change to broken once, not every second. */
-	if (was_ok || strcmp(e, th->error) != 0)
+	if (was_ok || strcmp(e, w->error) != 0)
 		log_warnx("%s: %s; its lookups fail until it is fixed",
-		    th->title, e);
-	strlcpy(th->error, e, sizeof(th->error));
+		    w->title, e);
+	strlcpy(w->error, e, sizeof(w->error));
+out:
+	if (w->table == NULL)
+		strlcpy(err, w->error, errlen);
+	return w->table;
+}
+
+/* Stat at the next lookup. */
+void
+map_watch_recheck(struct map_watch *w)
+{
+	w->force = 1;
+}
+
+/* Stop watching; the table is dropped (wiped). */
+void
+map_watch_free(struct map_watch *w)
+{
+	if (w->drop != NULL)
+		w->drop(w->table);
+	free(w->title);
+	free(w->path);
+	memset(w, 0, sizeof(*w));
+}
+
+/* ---- texthash ------------------------------------------------------- */
+
+/* Parser warning: log it with the table's name. */
+static void
+th_warn(void *arg, const char *msg)
+{
+	struct map_watch *w = arg;
+
+	log_warnx("%s: %s", w->title, msg);
+}
+
+/* map_watch's parser for texthash. */
+static int
+th_parse(struct map_watch *w, const char *data, size_t len, void **table,
+    char *err, size_t errlen)
+{
+	struct map_table *t = map_table_new();
+
+	if (map_text_parse(data, len, t, th_warn, w, err, errlen) < 0) {
+		map_table_free(t);
+		return -1;
+	}
+	*table = t;
+	return 0;
+}
+
+static void
+th_drop(void *table)
+{
+	map_table_free(table);
 }
 
 /* texthash lookup. */
@@ -808,36 +861,25 @@ static int
 th_find(void *state, const char *key, const char **value, char *err,
     size_t errlen)
 {
-	struct texthash *th = state;
+	struct map_table *t = map_watch_table(state, err, errlen);
 
-	th_check(th);
-	if (th->table == NULL) {
-		strlcpy(err, th->error, errlen);
+	if (t == NULL)
 		return MAP_ERROR;
-	}
-	*value = map_table_get(th->table, key);
+	*value = map_table_get(t, key);
 	return *value != NULL ? MAP_FOUND : MAP_NOTFOUND;
 }
 
-/* Stat at the next lookup. */
 static void
 th_recheck(void *state)
 {
-	struct texthash *th = state;
-
-	th->force = 1;
+	map_watch_recheck(state);
 }
 
-/* Free a texthash table. */
 static void
 th_close(void *state)
 {
-	struct texthash *th = state;
-
-	map_table_free(th->table);
-	free(th->title);
-	free(th->path);
-	free(th);
+	map_watch_free(state);
+	free(state);
 }
 
 static const struct map_ops texthash_ops = {
@@ -849,23 +891,15 @@ int
 map_texthash_open(const char *title, const char *name,
     const struct map_ops **ops, void **state, char *err, size_t errlen)
 {
-	struct texthash *th;
+	struct map_watch *w = xcalloc(1, sizeof(*w));
 
-	/* Daemons change directory: a relative name would move with them. */
-	if (name[0] != '/') {
-		snprintf(err, errlen, "the file name must be absolute");
+	if (map_watch_init(w, title, name, th_parse, th_drop, err,
+	    errlen) < 0) {
+		free(w);
 		return -1;
 	}
-	th = xcalloc(1, sizeof(*th));
-	th->title = xstrdup(title);
-	th->path = xstrdup(name);
-	if (th_load(th, err, errlen) < 0) {
-		th_close(th);
-		return -1;
-	}
-	th->checked = now_mono_ms();
 	*ops = &texthash_ops;
-	*state = th;
+	*state = w;
 	return 0;
 }
 

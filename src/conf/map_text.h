@@ -12,6 +12,7 @@
 #define POSTERN_MAP_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -152,5 +153,40 @@ int map_inline_open(const char *title, const char *name,
     const struct map_ops **ops, void **state, char *err, size_t errlen);
 int map_static_open(const char *title, const char *name,
     const struct map_ops **ops, void **state, char *err, size_t errlen);
+
+/*
+ * A table file that is read again when it changes (texthash, regexp):
+ * stat at most once a second (or at the next lookup after recheck), and
+ * a new version parsed into a fresh table. A file that cannot be read
+ * or parsed makes lookups fail, with its reason, until it is fixed; the
+ * change to broken is logged once.
+ */
+struct map_watch;
+typedef int (*map_watch_parse_fn)(struct map_watch *w, const char *data,
+    size_t len, void **table, char *err, size_t errlen);
+struct map_watch {
+	char			*title;		/* "param: type:/path" for logs */
+	char			*path;
+	void			*table;		/* NULL while unusable */
+	struct map_file_id	 id;		/* of the content in table */
+	int64_t			 checked;	/* now_mono_ms() of the last stat */
+	int			 force;		/* stat at the next lookup */
+	char			 error[512];	/* why table is NULL */
+	map_watch_parse_fn	 parse;		/* text -> table, or -1 */
+	void			(*drop)(void *table);	/* wipe and free */
+};
+
+/*
+ * Read and parse path (absolute) now. Returns 0, or -1 with err (and w
+ * holds nothing).
+ */
+int map_watch_init(struct map_watch *w, const char *title, const char *path,
+    map_watch_parse_fn parse, void (*drop)(void *), char *err, size_t errlen);
+/* The table to look in, up to date; NULL with the reason in err. */
+void *map_watch_table(struct map_watch *w, char *err, size_t errlen);
+/* Stat at the next map_watch_table, whatever the time. */
+void map_watch_recheck(struct map_watch *w);
+/* Drop the table and forget the file. */
+void map_watch_free(struct map_watch *w);
 
 #endif

@@ -563,14 +563,14 @@ int
 qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 {
 	struct buf b = BUF_INIT, nb = BUF_INIT;
-	struct qenv env, todo, out, done;
+	struct qenv env, open_rcpts, out, done;
 	struct qstate st;
 	char path[PATH_BUF + QID_MAX + 2];
 	size_t off, nkept;
 	int rc = -1, changed;
 
 	memset(&env, 0, sizeof(env));
-	memset(&todo, 0, sizeof(todo));
+	memset(&open_rcpts, 0, sizeof(open_rcpts));
 	memset(&out, 0, sizeof(out));
 	memset(&done, 0, sizeof(done));
 	memset(&st, 0, sizeof(st));
@@ -590,10 +590,10 @@ qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 	   the others are expanded. */
 	for (size_t i = 0; i < env.nrcpt; i++) {
 		enum rcpt_status rs = m->st.r[i].st;
-		qenv_add_rcpt(rs == RS_SENT || rs == RS_FAILED ? &done : &todo,
+		qenv_add_rcpt(rs == RS_SENT || rs == RS_FAILED ? &done : &open_rcpts,
 		    env.rcpt[i].addr, env.rcpt[i].orig);
 	}
-	changed = q->alias.expand(q->alias.arg, &todo, &out, err, errlen);
+	changed = q->alias.expand(q->alias.arg, &open_rcpts, &out, err, errlen);
 	if (changed < 0)
 		goto out;
 	rc = 0;
@@ -645,7 +645,7 @@ qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 		goto out;
 	}
 	log_info("%s: alias_maps: %zu recipient(s) expanded to %zu", m->qid,
-	    todo.nrcpt, out.nrcpt);
+	    open_rcpts.nrcpt, out.nrcpt);
 	for (size_t i = 0; i < m->st.n; i++) {
 		free(m->rcpt[i]);
 		free(m->orig[i]);
@@ -669,7 +669,7 @@ qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 out:
 	qstate_free(&st);
 	qenv_free(&env);
-	qenv_free(&todo);
+	qenv_free(&open_rcpts);
 	qenv_free(&out);
 	qenv_free(&done);
 	buf_free(&b);
