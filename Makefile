@@ -4,7 +4,10 @@
 #   make check      unit tests (cmocka) and integration tests (pytest), all
 #                   built with AddressSanitizer and UBSan in test/build/
 #   make demo       a sandboxed posternd and test smarthost, one message
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=   (programs, man pages,
+#                   systemd unit, example main.cf, postern user, spool)
+#   make install-init INIT=sysv|openrc   an init script in /etc/init.d
+#   make uninstall  the same paths; keeps the config, spool and user
 #
 # Each program links only what it needs: sendmail links libc and libbsd;
 # posternd and postern add OpenSSL, libgsasl, GDBM and libresolv.
@@ -15,6 +18,9 @@ BINDIR	?= $(PREFIX)/bin
 MANDIR	?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc/postern
 SPOOLDIR ?= /var/spool/postern
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+INITDIR	?= /etc/init.d
+INIT	?= sysv
 DESTDIR	?=
 
 CC	?= cc
@@ -150,12 +156,30 @@ demo: deps all
 # ---- install --------------------------------------------------------------
 install: all
 	scripts/install.sh "$(DESTDIR)" "$(SBINDIR)" "$(BINDIR)" "$(MANDIR)" \
-		"$(SYSCONFDIR)" "$(SPOOLDIR)"
+		"$(SYSCONFDIR)" "$(SPOOLDIR)" "$(UNITDIR)"
+
+# For routers and NAS systems without systemd: INIT=sysv or INIT=openrc.
+install-init:
+	@case "$(INIT)" in sysv) src=etc/postern.init.in ;; \
+		openrc) src=etc/postern.openrc.in ;; \
+		*) echo "make install-init: INIT must be sysv or openrc" >&2; \
+		   exit 64 ;; esac; \
+	install -d "$(DESTDIR)$(INITDIR)" && \
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SPOOLDIR@|$(SPOOLDIR)|g' \
+		$$src >"$(DESTDIR)$(INITDIR)/postern.tmp" && \
+	chmod 0755 "$(DESTDIR)$(INITDIR)/postern.tmp" && \
+	mv -f "$(DESTDIR)$(INITDIR)/postern.tmp" "$(DESTDIR)$(INITDIR)/postern" && \
+	echo "installed $(DESTDIR)$(INITDIR)/postern ($(INIT))"
+
+uninstall:
+	scripts/uninstall.sh "$(DESTDIR)" "$(SBINDIR)" "$(BINDIR)" "$(MANDIR)" \
+		"$(UNITDIR)"
 
 clean:
 	rm -rf $(B) $(T)
 
-.PHONY: all deps check check-build unit integ fuzz demo install clean
+.PHONY: all deps check check-build unit integ fuzz demo install install-init \
+	uninstall clean
 
 -include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(B)/cmd/*.d \
 	$(T)/cmd/*.d

@@ -28,7 +28,7 @@
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: posternd [-fv] [-C config_dir]\n");
+	fprintf(stderr, "usage: posternd [-fsv] [-C config_dir]\n");
 	exit(EX_USAGE);
 }
 
@@ -99,15 +99,16 @@ main(int argc, char **argv)
 	const char *dir = getenv("POSTERN_CONFIG_DIR");
 	struct config *cf;
 	char err[1024];
-	int ch, foreground = 0, verbose = 0, lock;
+	int ch, foreground = 0, to_syslog = 0, verbose = 0, lock;
 	const char *logfile;
 
 	fds_sanitize();
 	log_open("posternd", LOG_DEST_CLI, NULL);
-	while ((ch = getopt(argc, argv, "C:fv")) != -1) {
+	while ((ch = getopt(argc, argv, "C:fsv")) != -1) {
 		switch (ch) {
 		case 'C': dir = optarg; break;
 		case 'f': foreground = 1; break;
+		case 's': to_syslog = 1; break;
 		case 'v': verbose = 1; break;
 		default: usage();
 		}
@@ -124,11 +125,16 @@ main(int argc, char **argv)
 		fatalx_status(EX_CANTCREAT, "%s", err);
 	lock = take_lock(conf_str(cf, "queue_directory"));
 
-	/* Logging: stderr under -f, else maillog_file or syslog. */
+	/*
+	 * Logging: stderr under -f, else maillog_file or syslog. -s keeps
+	 * the background daemon's logging in the foreground: a service
+	 * manager (systemd, OpenRC's supervise-daemon) runs posternd -f -s,
+	 * and the log still reaches syslog as postern/<program>.
+	 */
 	logfile = conf_str(cf, "maillog_file");
 	if (!foreground)
 		detach();
-	if (foreground)
+	if (foreground && !to_syslog)
 		log_open("postern/qmgr", LOG_DEST_STDERR, NULL);
 	else if (logfile[0] && log_open("postern/qmgr", LOG_DEST_FILE,
 	    logfile) < 0)

@@ -34,6 +34,7 @@
 #include "spool/qfile.h"
 #include "deliver/worker.h"
 #include "lib/log.h"
+#include "lib/notify.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
 
@@ -528,11 +529,14 @@ static void
 reload(struct daemon *d)
 {
 	char err[512];
-	struct config *cf = config_load(config_dir(d->cf), err, sizeof(err));
+	struct config *cf;
 
+	(void)svc_notify("RELOADING=1");
+	cf = config_load(config_dir(d->cf), err, sizeof(err));
 	if (cf == NULL || daemon_cfg(d, cf, err, sizeof(err)) < 0) {
 		log_warnx("SIGHUP: keeping the running configuration: %s", err);
 		config_free(cf);
+		(void)svc_notify("READY=1");
 		return;
 	}
 	config_free(d->cf);
@@ -540,6 +544,7 @@ reload(struct daemon *d)
 	d->q.min_backoff = conf_time(cf, "minimal_backoff_time");
 	d->q.max_backoff = conf_time(cf, "maximal_backoff_time");
 	log_info("reloaded configuration from %s/main.cf", config_dir(cf));
+	(void)svc_notify("READY=1");
 }
 
 /* Drain the signal self-pipe; returns 1 when asked to stop. */
@@ -679,6 +684,7 @@ loop_run(struct config *cf)
 	qmgr_recover(&d.q);
 	log_info("daemon started -- postern, queue directory %s",
 	    conf_str(cf, "queue_directory"));
+	(void)svc_notify("READY=1");
 	d.next_rescan = now_real() + RESCAN_SECS;
 	for (;;) {
 		schedule(&d);
@@ -691,6 +697,7 @@ loop_run(struct config *cf)
 		}
 	}
 	log_info("terminating on signal; waiting for delivery processes");
+	(void)svc_notify("STOPPING=1");
 	shutdown_workers(&d);
 	qmgr_free(&d.q);
 	worker_cfg_free(&d.wc);
