@@ -2,8 +2,8 @@
  * postern.c - the administration program: global options, then one
  * subcommand from a table.
  *
- *   postern [-v] [-C dir] check | conf | queue | mailq | flush | map |
- *       newaliases | route [args]
+ *   postern [-v] [-C dir] check | conf | queue | mailq | flush | log |
+ *       map | newaliases | route [args]
  *   newaliases [-v] [-C dir]        (postern under that name)
  *
  * The subcommands live in src/admin/; this file only finds the
@@ -18,6 +18,7 @@
 
 #include "admin/check.h"
 #include "admin/conf_cmd.h"
+#include "admin/log_cmd.h"
 #include "admin/map_cmd.h"
 #include "admin/queue_cmd.h"
 #include "admin/route_cmd.h"
@@ -34,6 +35,7 @@ static const struct subcmd subcmds[] = {
 	{ "check", check_cmd },
 	{ "conf", conf_cmd },
 	{ "flush", flush_cmd },
+	{ "log", log_cmd },
 	{ "mailq", queue_cmd },
 	{ "map", map_cmd },
 	{ "newaliases", newaliases_cmd },
@@ -53,6 +55,8 @@ usage(void)
 	    "  queue [-j]                          list the mail queue "
 	    "(alias: mailq)\n"
 	    "  flush                               retry deferred mail now\n"
+	    "  log [-n count] [-f file] [id|addr]  the mail log's lines about "
+	    "a message\n"
 	    "  map [-a] [-q key | -s] type:file    compile, query or list a "
 	    "table\n"
 	    "  newaliases                          compile alias_database\n"
