@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,32 @@ usage(void)
 {
 	fprintf(stderr, "usage: posternd [-fsv] [-C config_dir]\n");
 	exit(EX_USAGE);
+}
+
+/*
+ * Who owns the spool: mail_owner when posternd starts as root and that
+ * user exists (the owner it will run as), else the user running it (a
+ * sandbox, or a daemon started by the postern user itself).
+ */
+static void
+spool_owner(const struct config *cf, uid_t *uid, gid_t *gid, char *name,
+    size_t namelen)
+{
+	const char *owner = conf_str(cf, "mail_owner");
+	struct passwd *pw;
+
+	if (geteuid() == 0 && (pw = getpwnam(owner)) != NULL) {
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+		strlcpy(name, owner, namelen);
+		return;
+	}
+	*uid = geteuid();
+	*gid = getegid();
+	if ((pw = getpwuid(*uid)) != NULL)
+		strlcpy(name, pw->pw_name, namelen);
+	else
+		snprintf(name, namelen, "%lu", (unsigned long)*uid);
 }
 
 /* Take the queue lock; returns the descriptor (kept open for life). */
@@ -98,7 +125,9 @@ main(int argc, char **argv)
 {
 	const char *dir = getenv("POSTERN_CONFIG_DIR");
 	struct config *cf;
-	char err[1024];
+	char err[1024], owner[256];
+	uid_t uid;
+	gid_t gid;
 	int ch, foreground = 0, to_syslog = 0, verbose = 0, lock;
 	const char *logfile;
 
@@ -121,8 +150,14 @@ main(int argc, char **argv)
 	if (cf == NULL)
 		fatalx_status(EX_CONFIG, "%s", err);
 	umask(077);
-	if (spool_create(conf_str(cf, "queue_directory"), err, sizeof(err)) < 0)
+	spool_owner(cf, &uid, &gid, owner, sizeof(owner));
+	if (spool_create_owned(conf_str(cf, "queue_directory"), uid, gid, err,
+	    sizeof(err)) < 0)
 		fatalx_status(EX_CANTCREAT, "%s", err);
+	/* A spool others can read or change is refused, with the fix. */
+	if (spool_check(conf_str(cf, "queue_directory"), uid, owner, err,
+	    sizeof(err)) < 0)
+		fatalx_status(EX_CONFIG, "%s", err);
 	lock = take_lock(conf_str(cf, "queue_directory"));
 
 	/*

@@ -91,19 +91,34 @@ qid_valid(const char *name)
 	return name[n] == '\0' && n >= 6 && n <= 24;
 }
 
-/* mkdir one directory; set its mode only when we created it. */
+/*
+ * mkdir one directory; set its mode (and owner, unless -1) only when we
+ * created it.
+ */
 static int
-mkdir_mode(const char *path, mode_t mode)
+mkdir_mode(const char *path, mode_t mode, uid_t uid, gid_t gid)
 {
 	if (mkdir(path, 0700) < 0)
 		return errno == EEXIST ? 0 : -1;
-	/* chmod, not the mkdir mode: the umask must not take bits away. */
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) < 0)
+		return -1;
+	/* chmod, not the mkdir mode: the umask must not take bits away;
+	   and after chown, which clears the sticky and set-id bits. */
 	return chmod(path, mode);
 }
 
 /* Create every missing spool directory. */
 int
 spool_create(const char *queue_dir, char *err, size_t errlen)
+{
+	return spool_create_owned(queue_dir, (uid_t)-1, (gid_t)-1, err,
+	    errlen);
+}
+
+/* Create every missing spool directory, owned by uid:gid. */
+int
+spool_create_owned(const char *queue_dir, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
 {
 	char path[PATH_BUF];
 
@@ -119,7 +134,7 @@ spool_create(const char *queue_dir, char *err, size_t errlen)
 		seterr(err, errlen, "queue directory name too long");
 		return -1;
 	}
-	if (mkdir_mode(path, 0755) < 0)
+	if (mkdir_mode(path, 0755, (uid_t)-1, (gid_t)-1) < 0)
 		goto fail;
 	for (int d = 0; d < QD_COUNT; d++) {
 		if (spool_path(queue_dir, d, path, sizeof(path)) < 0) {
@@ -127,13 +142,66 @@ spool_create(const char *queue_dir, char *err, size_t errlen)
 			seterr(err, errlen, "queue directory name too long");
 			return -1;
 		}
-		if (mkdir_mode(path, qdirs[d].mode) < 0)
+		if (mkdir_mode(path, qdirs[d].mode, uid, gid) < 0)
 			goto fail;
 	}
 	return 0;
 fail:
 	seterr(err, errlen, "cannot create %s: %s", path, strerror(errno));
 	return -1;
+}
+
+/* Check the owners and modes of the spool tree (see spool.h). */
+int
+spool_check(const char *queue_dir, uid_t uid, const char *owner, char *err,
+    size_t errlen)
+{
+	char path[PATH_BUF];
+	struct stat sb;
+	mode_t m, want;
+
+	for (int d = 0; d < QD_COUNT; d++) {
+		if (spool_path(queue_dir, d, path, sizeof(path)) < 0) {
+			errno = ENAMETOOLONG;
+			seterr(err, errlen, "queue directory name too long");
+			return -1;
+		}
+		want = qdirs[d].mode;
+		if (lstat(path, &sb) < 0) {
+			seterr(err, errlen, "cannot use %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(sb.st_mode)) {
+			seterr(err, errlen, "%s is not a directory%s; move it "
+			    "away and start posternd again, which creates the "
+			    "directory", path, S_ISLNK(sb.st_mode) ?
+			    " but a symbolic link" : "");
+			errno = ENOTDIR;
+			return -1;
+		}
+		if (sb.st_uid != uid) {
+			seterr(err, errlen, "%s is owned by uid %lu, not by %s "
+			    "(uid %lu), which runs posternd: mail there could "
+			    "be read or changed by another user; fix with: "
+			    "chown -R %s %s", path, (unsigned long)sb.st_uid,
+			    owner, (unsigned long)uid, owner, path);
+			errno = EPERM;
+			return -1;
+		}
+		m = sb.st_mode & 07777;
+		/* Group and others: never more than the intended mode
+		   gives, and group write only under the sticky bit. */
+		if ((m & 0077 & ~want) || ((m & 0020) && !(m & 01000))) {
+			seterr(err, errlen, "%s has mode %04o; its contents "
+			    "must not be open to %s: fix with: chmod %04o %s",
+			    path, (unsigned)m, (m & 0007 & ~want) ? "other "
+			    "users" : "the group", (unsigned)want, path);
+			errno = EPERM;
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Open a uniquely named file in incoming/tmp and derive the queue ID. */

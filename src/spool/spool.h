@@ -51,6 +51,23 @@ int qid_valid(const char *name);
  * are the caller's). Returns 0 or -1 with errno; err names the directory.
  */
 int spool_create(const char *queue_dir, char *err, size_t errlen) WUR;
+/*
+ * The same, and the directories it creates get owner uid and group gid
+ * ((uid_t)-1 / (gid_t)-1: the caller's); existing ones are left alone.
+ */
+int spool_create_owned(const char *queue_dir, uid_t uid, gid_t gid,
+    char *err, size_t errlen) WUR;
+/*
+ * Check that every spool directory is a directory (not a symbolic link)
+ * owned by uid (whose name is owner, for the message), that the private
+ * ones (active, deferred, hold, corrupt, state, pid) are closed to
+ * others and not writable by the group, that incoming/tmp and
+ * incoming/new are closed to others and sticky when the group may
+ * write, and that public/ is writable by uid alone. Returns 0, or -1
+ * with the first problem and the command that fixes it in err.
+ */
+int spool_check(const char *queue_dir, uid_t uid, const char *owner,
+    char *err, size_t errlen) WUR;
 
 /* A message being written by sendmail. */
 struct spool_new {

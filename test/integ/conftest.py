@@ -17,6 +17,7 @@ Run with /usr/bin/python3 (Debian's python3-aiosmtpd and python3-pytest).
 import email
 import email.policy
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -45,6 +46,8 @@ SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:|"
                        r"SUMMARY: (Address|Undefined)")
 QID_RE = re.compile(r"^[0-9A-F]+$")
 
+SPOOL_MODES = {"incoming/tmp": 0o1730, "incoming/new": 0o1730,
+               "public": 0o755}
 SPOOL_DIRS = ("incoming/tmp", "incoming/new", "active", "deferred", "hold",
               "corrupt", "state", "public", "pid")
 
@@ -116,6 +119,9 @@ class Sandbox:
             "myhostname": "client.test.example",
             # No /etc/aliases lookups in the sandbox.
             "alias_maps": "",
+            # The spool belongs to whoever runs the tests, even as root
+            # on a machine where a postern user exists.
+            "mail_owner": pwd.getpwuid(os.geteuid()).pw_name,
             "minimal_backoff_time": "1h",
             "maximal_backoff_time": "2h",
         }
@@ -140,7 +146,9 @@ class Sandbox:
     def make_spool(self):
         """Create the spool tree as posternd would (for daemon-less tests)."""
         for d in SPOOL_DIRS:
-            os.makedirs(os.path.join(self.spool, d), exist_ok=True)
+            path = os.path.join(self.spool, d)
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, SPOOL_MODES.get(d, 0o700))
 
     # ---- programs -----------------------------------------------------
     def run(self, prog, args, input=b"", env=None, timeout=None):
