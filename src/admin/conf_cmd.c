@@ -16,11 +16,13 @@
 #include <unistd.h>
 
 #include "admin/conf_cmd.h"
+#include "admin/import.h"
 #include "conf/config.h"
 #include "conf/params.h"
 #include "lib/log.h"
 
-#define CONF_USAGE	"usage: postern conf [-n | -d | -x] [-h] [name ...]"
+#define CONF_USAGE	"usage: postern conf [-n | -d | -x] [-h] [name ...]\n" \
+			"       postern conf --import [-f] postfix_config_dir"
 
 /* What to print: which parameters, and how. */
 struct conf_opts {
@@ -115,6 +117,14 @@ conf_cmd(int argc, char **argv, const char *confdir)
 	size_t n;
 	int first, status = 0;
 
+	if (argc > 1 && strcmp(argv[1], "--import") == 0) {
+		int force = argc > 2 && strcmp(argv[2], "-f") == 0;
+		if (argc != 3 + force) {
+			fprintf(stderr, "%s\n", CONF_USAGE);
+			return EX_USAGE;
+		}
+		return conf_import(argv[2 + force], confdir, force);
+	}
 	first = conf_options(argc, argv, &o);
 	if (first < 0) {
 		fprintf(stderr, "%s\n", CONF_USAGE);
