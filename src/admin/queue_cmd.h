@@ -5,6 +5,7 @@
 #define POSTERN_QUEUE_CMD_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct buf;
 
@@ -14,6 +15,14 @@ struct buf;
  * the exit status (0, EX_USAGE, EX_NOPERM, EX_UNAVAILABLE).
  */
 int queue_cmd(int argc, char **argv, const char *confdir);
+
+/*
+ * Write the listing of the queue at queue_dir to out (postqueue -p
+ * layout, or JSON lines with json). Returns 0, or an exit status
+ * (EX_NOPERM, EX_UNAVAILABLE, EX_IOERR) after a warning. posternd runs
+ * it in a child for callers who may not read the spool.
+ */
+int queue_list(const char *queue_dir, int json, FILE *out);
 
 /*
  * postern flush; argv[0] is "flush". Asks posternd to retry every
