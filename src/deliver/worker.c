@@ -372,7 +372,11 @@ worker_run(const struct worker_cfg *wc, const struct job_msg *msgs, size_t n,
 	if (getppid() == 1)
 		_exit(1);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, SIG_DFL);
+	/* A TERM or ^C for the whole process group (systemd, a terminal)
+	   must not cut a transaction short: the daemon lets it finish and
+	   kills what is still running after its grace period. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	log_set_ident("postern/smtp");
