@@ -1,9 +1,12 @@
 /*
- * queue_cmd.c - `postern queue` (alias mailq) and `postern flush`.
+ * queue_cmd.c - `postern queue` (alias mailq) and `postern flush`
+ * [-i QID | -s DOMAIN].
  *
  * The listing reads the spool directly: each queue file's envelope
  * (qfile_parse) and its state record (qstate_parse), so it works whether
- * or not posternd is running. The layout is Postfix's postqueue -p, which
+ * or not posternd is running. A caller who may not read the spool asks
+ * posternd, which runs the same code (queue_list) in a child writing to
+ * the control socket. The layout is Postfix's postqueue -p, which
  * people and scripts already read; -j is postqueue -j's JSON lines.
  *
  * Order: incoming/new, active, deferred, hold (Postfix's showq order),
