@@ -359,9 +359,16 @@ one_direct(struct qrun *r, const char *qid)
 	int rc = 0;
 
 	if (qops_locate(r->dirs, qid, r->a->mask, &where) < 0) {
+		int e = errno;
+		if (e == ENOENT && r->a->op == QOP_RELEASE &&
+		    qops_locate(r->dirs, qid, QM_ALL, &where) == 0) {
+			snprintf(err, sizeof(err), "%s is not on hold", qid);
+			outcome(r, qid, 2, 0, err);
+			return;
+		}
 		snprintf(err, sizeof(err), "cannot look for %s: %s", qid,
-		    strerror(errno));
-		outcome(r, qid, -1, errno, err);
+		    strerror(e));
+		outcome(r, qid, -1, e, err);
 		return;
 	}
 	switch (r->a->op) {

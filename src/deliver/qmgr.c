@@ -928,7 +928,7 @@ qmgr_admin(struct qmgr *q, enum qop op, const char *qid, unsigned mask,
 		return -1;
 	}
 	if (m != NULL) {
-		if (!(mask & qops_dir_bit(m->where))) {
+		if (op != QOP_RELEASE && !(mask & qops_dir_bit(m->where))) {
 			errno = ENOENT;
 			return -1;
 		}
@@ -938,6 +938,11 @@ qmgr_admin(struct qmgr *q, enum qop op, const char *qid, unsigned mask,
 		if (errno != ENOENT)
 			snprintf(err, errlen, "cannot look for %s: %s", qid,
 			    strerror(errno));
+		else if (op == QOP_RELEASE &&
+		    qops_locate(q->dir, qid, QM_ALL, &where) == 0) {
+			snprintf(err, errlen, "%s is not on hold", qid);
+			return 2;
+		}
 		return -1;
 	}
 	return admin_unknown(q, qid, where, op, rw, err, errlen);

@@ -147,6 +147,28 @@ def test_hold_of_a_message_being_delivered(sandbox, smarthost):
     assert sb.stop_daemon() == 0
 
 
+def test_delete_of_a_message_a_worker_holds(sandbox, smarthost):
+    """Two messages in one worker's batch; while the first is in DATA, the
+    second is deleted: the relay never receives it."""
+    sb = sandbox
+    sb.write_config(smtp_destination_concurrency_limit="1")
+    sb.make_spool()
+    first = sb.send_ok(["-i", "first@example.com"], msg("first"))
+    second = sb.send_ok(["-i", "second@example.com"], msg("second"))
+    smarthost.data_delay = 2
+    sb.start_daemon()
+    sb.wait(lambda: smarthost.attempts, what="DATA under way")
+    assert smarthost.attempts[0]["rcpt_tos"] == ["first@example.com"]
+    err = ok(sb.postern(["delete", second]))
+    assert "%s: removed" % second in err, err
+    sb.wait_log(removed_re(first))
+    ok(sb.postern(["flush"]))
+    time.sleep(1)
+    assert subjects(smarthost) == ["first"]
+    assert sb.all_queued() == {} and sb.queue_files("state") == []
+    assert sb.stop_daemon() == 0
+
+
 def test_hold_too_late(sandbox, smarthost):
     """Held during its only delivery, which succeeds: nothing to hold."""
     sb = sandbox
@@ -250,6 +272,10 @@ def test_flush_i_unknown_and_held(sandbox, smarthost):
     ok(sb.postern(["hold", ids["one"]]))
     err = ok(sb.postern(["flush", "-i", ids["one"]]))
     assert "on hold" in err, err
+    err = ok(sb.postern(["release", ids["two"]]))
+    assert "postern release: %s is not on hold" % ids["two"] in err, err
+    err = ok(sb.postern(["hold", ids["one"]]))
+    assert "postern hold: %s is already on hold" % ids["one"] in err, err
     cp = sb.postern(["flush", "-i", "nope"])
     assert cp.returncode == EX_USAGE and b"usage: postern flush" in cp.stderr
     assert sb.stop_daemon() == 0
@@ -272,6 +298,9 @@ def test_delete_hold_release_requeue_without_daemon(sandbox, smarthost):
     err = ok(sb.postern(["release", ids["two"]]))
     assert "%s: released from hold" % ids["two"] in err, err
     assert sb.find_qid(ids["two"]) == ["deferred"]
+    err = ok(sb.postern(["release", ids["three"]]))
+    assert "postern release: %s is not on hold" % ids["three"] in err, err
+    assert "0 messages released from hold" in err, err
     err = ok(sb.postern(["requeue", ids["three"]]))
     assert "%s: requeued" % ids["three"] in err, err
     assert sb.find_qid(ids["one"]) == []
