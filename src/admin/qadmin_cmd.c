@@ -596,7 +596,7 @@ cat_cmd(int argc, char **argv, const char *confdir)
 	const char *qid, *msg;
 	enum qdir where;
 	size_t off, hlen;
-	int ch, hdr = 0, body = 0, envl = 0, status = 0;
+	int ch, hdr = 0, body = 0, envl = 0, status = 0, rc = -1;
 
 	optind = 0;
 	opterr = 0;
@@ -626,9 +626,11 @@ cat_cmd(int argc, char **argv, const char *confdir)
 	cf = admin_config(confdir);
 	if (qops_dirs(conf_str(cf, "queue_directory"), dirs) < 0)
 		fatalx_status(EX_CONFIG, "queue_directory path too long");
-	if (qops_locate(dirs, qid, QM_ALL, &where) < 0 ||
-	    (snprintf(path, sizeof(path), "%s/%s", dirs[where], qid),
-	    fs_read_file(path, &data, QFILE_MAX) < 0)) {
+	if (qops_locate(dirs, qid, QM_ALL, &where) == 0) {
+		snprintf(path, sizeof(path), "%s/%s", dirs[where], qid);
+		rc = fs_read_file(path, &data, QFILE_MAX);
+	}
+	if (rc < 0) {
 		if (errno == ENOENT) {
 			say("cat", "%s: no such message in the queue", qid);
 			status = EX_NOINPUT;

@@ -250,7 +250,11 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	memset(&env, 0, sizeof(env));
 	snprintf(path, sizeof(path), "%s/%s", wc->active_dir, jm->qid);
 	if (fs_read_file(path, &data, QFILE_MAX) < 0) {
-		log_warn("%s: cannot read queue file %s", jm->qid, path);
+		if (errno == ENOENT)	/* postern delete or hold meanwhile */
+			log_info("%s: no longer in active/; not sent", jm->qid);
+		else
+			log_warn("%s: cannot read queue file %s", jm->qid,
+			    path);
 		goto out;
 	}
 	if (qfile_parse(data.data, data.len, &env, &off, err, sizeof(err)) < 0) {
