@@ -169,6 +169,28 @@ def test_delete_of_a_message_a_worker_holds(sandbox, smarthost):
     assert sb.stop_daemon() == 0
 
 
+def test_requeue_of_a_message_a_worker_holds(sandbox, smarthost):
+    """requeue waits until the delivery attempt under way has ended, then
+    makes the message due at once: the deferred recipient is retried."""
+    sb = sandbox
+    smarthost.data_delay = 2
+    smarthost.rcpt_replies = {"y@example.com": "450 4.2.1 later"}
+    sb.start_daemon()
+    sb.send_ok(["-i", "x@example.com", "y@example.com"], msg("busy"))
+    sb.wait(lambda: smarthost.attempts, what="DATA under way")
+    qid = sb.queue_files("active")[0]
+    err = ok(sb.postern(["requeue", qid]))
+    assert "%s: being delivered; it will be requeued when this delivery " \
+        "attempt ends" % qid in err, err
+    smarthost.rcpt_replies = {}
+    smarthost.data_delay = 0
+    sb.wait_log(r"postern/postsuper\[\d+\]: %s: requeued$" % qid)
+    sb.wait_log(removed_re(qid))
+    assert [m.rcpt_tos for m in smarthost.messages] == [
+        ["x@example.com"], ["y@example.com"]]
+    assert sb.stop_daemon() == 0
+
+
 def test_hold_too_late(sandbox, smarthost):
     """Held during its only delivery, which succeeds: nothing to hold."""
     sb = sandbox
@@ -276,6 +298,11 @@ def test_flush_i_unknown_and_held(sandbox, smarthost):
     assert "postern release: %s is not on hold" % ids["two"] in err, err
     err = ok(sb.postern(["hold", ids["one"]]))
     assert "postern hold: %s is already on hold" % ids["one"] in err, err
+    # requeue takes a held message out of hold/, due at once.
+    err = ok(sb.postern(["requeue", "ALL", "hold"]))
+    assert "postern requeue: %s: requeued" % ids["one"] in err, err
+    assert "1 message requeued" in err, err
+    sb.wait_log(status_re("one@example.com", "deferred"), count=2)
     cp = sb.postern(["flush", "-i", "nope"])
     assert cp.returncode == EX_USAGE and b"usage: postern flush" in cp.stderr
     assert sb.stop_daemon() == 0
