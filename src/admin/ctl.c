@@ -76,46 +76,107 @@ send_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* Send request and read the daemon's answer. */
-int
-ctl_request(const char *queue_dir, const char *request, char *reply,
-    size_t replylen)
+/* Connect to the daemon of queue_dir and send one request line. */
+static int
+ctl_open(const char *queue_dir, const char *request)
 {
 	struct sockaddr_un sun;
 	char line[512];
-	int fd = -1, rc = -1, saved;
-	int64_t deadline = now_mono_ms() + CTL_TIMEOUT_MS;
+	int fd = -1, saved;
 
-	if (replylen > 0)
-		reply[0] = '\0';
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
 	    queue_dir, CTL_SOCKET) >= sizeof(sun.sun_path)) {
 		errno = ENAMETOOLONG;
-		goto out;
+		return -1;
 	}
 	if ((size_t)snprintf(line, sizeof(line), "%s\n", request) >=
 	    sizeof(line) || strchr(request, '\n') != NULL) {
 		errno = EINVAL;
-		goto out;
+		return -1;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		goto out;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
-		goto out;
-	if (send_all(fd, line, strlen(line)) < 0)
-		goto out;
-	if (read_line(fd, reply, replylen, deadline) < 0)
-		goto out;
-	/* "ok" alone or "ok TEXT" is success; anything else is refusal. */
-	rc = (strncmp(reply, "ok", 2) == 0 && (reply[2] == '\0' ||
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    send_all(fd, line, strlen(line)) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* 0 for "ok" or "ok TEXT", 1 for anything else. */
+static int
+reply_status(const char *reply)
+{
+	return (strncmp(reply, "ok", 2) == 0 && (reply[2] == '\0' ||
 	    reply[2] == ' ')) ? 0 : 1;
+}
+
+/* Send request and read the daemon's answer. */
+int
+ctl_request(const char *queue_dir, const char *request, char *reply,
+    size_t replylen)
+{
+	int fd, rc = -1, saved;
+	int64_t deadline = now_mono_ms() + CTL_TIMEOUT_MS;
+
+	if (replylen > 0)
+		reply[0] = '\0';
+	if ((fd = ctl_open(queue_dir, request)) < 0)
+		return -1;
+	if (read_line(fd, reply, replylen, deadline) == 0)
+		rc = reply_status(reply);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* Send request; copy what follows an "ok" answer to out. */
+int
+ctl_stream(const char *queue_dir, const char *request, char *reply,
+    size_t replylen, FILE *out)
+{
+	char chunk[8192];
+	ssize_t n;
+	short rev;
+	int fd, rc = -1, saved;
+
+	if (replylen > 0)
+		reply[0] = '\0';
+	if ((fd = ctl_open(queue_dir, request)) < 0)
+		return -1;
+	if (read_line(fd, reply, replylen, now_mono_ms() + CTL_TIMEOUT_MS) < 0)
+		goto out;
+	if ((rc = reply_status(reply)) != 0)
+		goto out;
+	/* A listing may be long: the deadline is per read, not in all. */
+	for (;;) {
+		if (fd_wait(fd, POLLIN, now_mono_ms() + CTL_TIMEOUT_MS,
+		    &rev) < 0) {
+			rc = -1;
+			break;
+		}
+		n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? -1 : 0;
+			break;
+		}
+		if (fwrite(chunk, 1, (size_t)n, out) != (size_t)n) {
+			rc = -1;
+			break;
+		}
+	}
 out:
 	saved = errno;
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	errno = saved;
 	return rc;
 }

@@ -1,9 +1,12 @@
 /*
- * queue_cmd.c - `postern queue` (alias mailq) and `postern flush`.
+ * queue_cmd.c - `postern queue` (alias mailq) and `postern flush`
+ * [-i QID | -s DOMAIN].
  *
  * The listing reads the spool directly: each queue file's envelope
  * (qfile_parse) and its state record (qstate_parse), so it works whether
- * or not posternd is running. The layout is Postfix's postqueue -p, which
+ * or not posternd is running. A caller who may not read the spool asks
+ * posternd, which runs the same code (queue_list) in a child writing to
+ * the control socket. The layout is Postfix's postqueue -p, which
  * people and scripts already read; -j is postqueue -j's JSON lines.
  *
  * Order: incoming/new, active, deferred, hold (Postfix's showq order),
@@ -27,6 +30,7 @@
 
 #include "admin/conf_cmd.h"
 #include "admin/ctl.h"
+#include "admin/qadmin_cmd.h"
 #include "admin/queue_cmd.h"
 #include "conf/config.h"
 #include "lib/buf.h"
@@ -38,7 +42,7 @@
 #include "spool/spool.h"
 
 #define QUEUE_USAGE	"usage: postern queue [-j]"
-#define FLUSH_USAGE	"usage: postern flush"
+#define FLUSH_USAGE	"usage: postern flush [-i queue_id | -s domain]"
 #define QFILE_LIMIT	((size_t)1 << 31)	/* larger is not a queue file */
 #define STATE_LIMIT	((size_t)1 << 24)
 
@@ -54,6 +58,7 @@ struct qmsg {
 struct qlist {
 	const char	*queue_dir;
 	int		 json;
+	FILE		*out;
 	size_t		 count;
 	unsigned long long bytes;
 };
@@ -211,7 +216,7 @@ print_text(struct qlist *ql, const struct qmsg *m)
 	char mark = m->dir == QD_HOLD ? '!' : m->dir == QD_DEFERRED ? ' ' : '*';
 
 	if (ql->count == 0)
-		printf("-Queue ID-  --Size-- ----Arrival Time---- "
+		fprintf(ql->out, "-Queue ID-  --Size-- ----Arrival Time---- "
 		    "-Sender/Recipient-------\n");
 	if (localtime_r(&t, &tm) == NULL ||
 	    strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm) == 0)
@@ -236,13 +241,13 @@ print_text(struct qlist *ql, const struct qmsg *m)
 		add_printable(&line, m->env.rcpt[i].addr);
 		buf_addc(&line, '\n');
 	}
-	printf("%s\n", line.data);
+	fprintf(ql->out, "%s\n", line.data);
 	buf_free(&line);
 }
 
 /* Print one message as a postqueue -j JSON line. */
 static void
-print_json(const struct qmsg *m)
+print_json(FILE *out, const struct qmsg *m)
 {
 	struct buf j = BUF_INIT;
 	int first = 1;
@@ -268,7 +273,7 @@ print_json(const struct qmsg *m)
 		buf_addc(&j, '}');
 	}
 	buf_adds(&j, "]}");
-	printf("%s\n", j.data);
+	fprintf(out, "%s\n", j.data);
 	buf_free(&j);
 }
 
@@ -312,8 +317,11 @@ list_dir(const char *path, size_t *n, int *failed)
 	return names;
 }
 
-/* List one spool directory; an unreadable one ends the program. */
-static void
+/*
+ * List one spool directory. Returns 0, or an exit status when it cannot
+ * be read (a message said why).
+ */
+static int
 list_qdir(struct qlist *ql, enum qdir d)
 {
 	char path[PATH_BUF];
@@ -321,14 +329,17 @@ list_qdir(struct qlist *ql, enum qdir d)
 	size_t n;
 	int failed;
 
-	if (spool_path(ql->queue_dir, d, path, sizeof(path)) < 0)
-		fatalx_status(EX_UNAVAILABLE, "queue directory name too long: "
-		    "%s", ql->queue_dir);
+	if (spool_path(ql->queue_dir, d, path, sizeof(path)) < 0) {
+		log_warnx("queue directory name too long: %s", ql->queue_dir);
+		return EX_UNAVAILABLE;
+	}
 	names = list_dir(path, &n, &failed);
-	if (failed)
-		fatalx_status(errno == EACCES || errno == EPERM ? EX_NOPERM :
-		    EX_UNAVAILABLE, "cannot list the mail queue: %s: %s", path,
-		    strerror(errno));
+	if (failed) {
+		int e = errno;
+		log_warnx("cannot list the mail queue: %s: %s", path,
+		    strerror(e));
+		return e == EACCES || e == EPERM ? EX_NOPERM : EX_UNAVAILABLE;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct qmsg m;
 		memset(&m, 0, sizeof(m));
@@ -337,7 +348,7 @@ list_qdir(struct qlist *ql, enum qdir d)
 		if (load_msg(path, &m) == 0) {
 			load_state(ql->queue_dir, &m);
 			if (ql->json)
-				print_json(&m);
+				print_json(ql->out, &m);
 			else
 				print_text(ql, &m);
 			ql->count++;
@@ -348,19 +359,102 @@ list_qdir(struct qlist *ql, enum qdir d)
 		free(names[i]);
 	}
 	free(names);
+	return 0;
+}
+
+/* The listing (see queue_cmd.h). */
+int
+queue_list(const char *queue_dir, int json, FILE *out)
+{
+	static const enum qdir order[] = { QD_NEW, QD_ACTIVE, QD_DEFERRED,
+	    QD_HOLD };
+	struct qlist ql;
+	int status = 0;
+
+	memset(&ql, 0, sizeof(ql));
+	ql.queue_dir = queue_dir;
+	ql.json = json;
+	ql.out = out;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) &&
+	    status == 0; i++)
+		status = list_qdir(&ql, order[i]);
+	if (status == 0 && !ql.json && ql.count == 0)
+		fprintf(out, "Mail queue is empty\n");
+	else if (status == 0 && !ql.json)
+		fprintf(out, "-- %llu Kbytes in %zu Request%s.\n",
+		    (ql.bytes + 1023) / 1024, ql.count, ql.count == 1 ? "" :
+		    "s");
+	if (fflush(out) == EOF && status == 0)
+		status = EX_IOERR;
+	return status;
+}
+
+/*
+ * 1 when the caller may read the queue directories itself; otherwise
+ * the listing comes from posternd.
+ */
+static int
+spool_readable(const char *queue_dir)
+{
+	static const enum qdir dirs[] = { QD_NEW, QD_ACTIVE, QD_DEFERRED,
+	    QD_HOLD, QD_STATE };
+	char path[PATH_BUF];
+
+	if (access(queue_dir, R_OK | X_OK) < 0)
+		return errno != EACCES && errno != EPERM;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (spool_path(queue_dir, dirs[i], path, sizeof(path)) < 0)
+			return 1;	/* list_qdir reports it */
+		if (access(path, R_OK | X_OK) < 0 &&
+		    (errno == EACCES || errno == EPERM))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The listing through posternd's control socket, for a caller who may
+ * not read the spool (postqueue's way: the daemon, which can, lists).
+ */
+static int
+queue_via_daemon(const char *queue_dir, int json)
+{
+	char reply[512];
+	struct buf b = BUF_INIT;
+	int rc;
+
+	rc = ctl_stream(queue_dir, json ? "queue -j" : "queue", reply,
+	    sizeof(reply), stdout);
+	if (rc < 0 && (errno == ENOENT || errno == ECONNREFUSED)) {
+		log_warnx("cannot list the mail queue: permission denied, and "
+		    "posternd, which would list it, is not running (no "
+		    "control socket at %s/%s); run postern queue as root or "
+		    "the mail_owner user", queue_dir, CTL_SOCKET);
+		return EX_NOPERM;
+	}
+	if (rc < 0) {
+		log_warnx("cannot list the mail queue through posternd: "
+		    "%s/%s: %s", queue_dir, CTL_SOCKET, strerror(errno));
+		return errno == EACCES ? EX_NOPERM : EX_UNAVAILABLE;
+	}
+	if (rc > 0) {
+		add_printable(&b, reply);
+		log_warnx("cannot list the mail queue: posternd said: %s",
+		    b.data ? b.data : "");
+		buf_free(&b);
+		return EX_UNAVAILABLE;
+	}
+	return fflush(stdout) == EOF ? EX_IOERR : 0;
 }
 
 /* postern queue / mailq. */
 int
 queue_cmd(int argc, char **argv, const char *confdir)
 {
-	static const enum qdir order[] = { QD_NEW, QD_ACTIVE, QD_DEFERRED,
-	    QD_HOLD };
 	struct config *cf;
-	struct qlist ql;
-	int ch, status = 0;
+	const char *queue_dir;
+	int ch, json = 0, status;
 
-	memset(&ql, 0, sizeof(ql));
 	optind = 0;
 	opterr = 0;
 	while ((ch = getopt(argc, argv, "+j")) != -1) {
@@ -369,7 +463,7 @@ queue_cmd(int argc, char **argv, const char *confdir)
 			    argv[0], optopt);
 			goto usage;
 		}
-		ql.json = 1;
+		json = 1;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "postern: unexpected argument \"%s\"\n",
@@ -377,46 +471,48 @@ queue_cmd(int argc, char **argv, const char *confdir)
 		goto usage;
 	}
 	cf = admin_config(confdir);
-	ql.queue_dir = conf_str(cf, "queue_directory");
+	queue_dir = conf_str(cf, "queue_directory");
+	if (!spool_readable(queue_dir)) {
+		status = queue_via_daemon(queue_dir, json);
+		config_free(cf);
+		return status;
+	}
 	/* The spool itself must be there; its sub-directories may not be. */
-	if (access(ql.queue_dir, R_OK | X_OK) < 0)
-		fatalx_status(errno == EACCES || errno == EPERM ? EX_NOPERM :
-		    EX_UNAVAILABLE, "cannot list the mail queue: %s: %s",
-		    ql.queue_dir, strerror(errno));
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
-		list_qdir(&ql, order[i]);
-	if (!ql.json && ql.count == 0)
-		printf("Mail queue is empty\n");
-	else if (!ql.json)
-		printf("-- %llu Kbytes in %zu Request%s.\n",
-		    (ql.bytes + 1023) / 1024, ql.count, ql.count == 1 ? "" : "s");
+	if (access(queue_dir, R_OK | X_OK) < 0)
+		fatalx_status(EX_UNAVAILABLE, "cannot list the mail queue: "
+		    "%s: %s", queue_dir, strerror(errno));
+	status = queue_list(queue_dir, json, stdout);
 	config_free(cf);
-	if (fflush(stdout) == EOF && status == 0)
-		status = EX_IOERR;
 	return status;
 usage:
 	fprintf(stderr, "%s\n", QUEUE_USAGE);
 	return EX_USAGE;
 }
 
-/* postern flush. */
+/* postern flush [-i QID | -s DOMAIN]. */
 int
 flush_cmd(int argc, char **argv, const char *confdir)
 {
 	struct config *cf;
+	struct flush_args fa;
 	const char *qdir;
 	struct buf b = BUF_INIT;
-	char reply[512];
+	char reply[512], req[300], err[200];
 	int rc;
 
-	if (argc != 1) {
-		fprintf(stderr, "postern: flush takes no arguments\n%s\n",
-		    FLUSH_USAGE);
+	if (flush_parse(argc, argv, &fa, err, sizeof(err)) < 0) {
+		fprintf(stderr, "postern flush: %s\n%s\n", err, FLUSH_USAGE);
 		return EX_USAGE;
 	}
+	if (fa.qid != NULL)
+		snprintf(req, sizeof(req), "flush -i %s", fa.qid);
+	else if (fa.domain != NULL)
+		snprintf(req, sizeof(req), "flush -s %s", fa.domain);
+	else
+		strlcpy(req, "flush", sizeof(req));
 	cf = admin_config(confdir);
 	qdir = conf_str(cf, "queue_directory");
-	rc = ctl_request(qdir, "flush", reply, sizeof(reply));
+	rc = ctl_request(qdir, req, reply, sizeof(reply));
 	/* A stale socket file with no listener is ECONNREFUSED. */
 	if (rc < 0 && (errno == ENOENT || errno == ECONNREFUSED))
 		fatalx_status(EX_UNAVAILABLE, "cannot flush the mail queue: "
@@ -426,13 +522,27 @@ flush_cmd(int argc, char **argv, const char *confdir)
 		fatalx_status(errno == EACCES ? EX_NOPERM : EX_UNAVAILABLE,
 		    "cannot flush the mail queue: %s/%s: %s", qdir,
 		    CTL_SOCKET, strerror(errno));
-	if (rc > 0) {
+	if (rc > 0 && strncmp(reply, "error nomsg", 11) == 0) {
+		fprintf(stderr, "postern flush: %s: no such message in the "
+		    "queue\n", fa.qid ? fa.qid : "?");
+		config_free(cf);
+		return EX_NOINPUT;
+	}
+	if (rc > 0 && strncmp(reply, "error noop ", 11) == 0) {
+		/* Nothing to deliver now (on hold...): say why; no error. */
+		add_printable(&b, reply + 11);
+		fprintf(stderr, "postern flush: %s\n", b.data ? b.data : "");
+		buf_free(&b);
+	} else if (rc > 0) {
 		/* "error TEXT": show TEXT, sanitised like any remote text. */
 		add_printable(&b, strncmp(reply, "error ", 6) == 0 ?
 		    reply + 6 : reply);
 		fatalx_status(EX_SOFTWARE, "cannot flush the mail queue: "
 		    "posternd said: %s", b.data ? b.data : "");
-	}
+	} else if (fa.domain != NULL)
+		fprintf(stderr, "postern flush: %s message%s with mail for %s "
+		    "to deliver now\n", reply[2] ? reply + 3 : "0",
+		    strcmp(reply, "ok 1") == 0 ? "" : "s", fa.domain);
 	config_free(cf);
 	return 0;
 }

@@ -5,20 +5,31 @@
 #define POSTERN_QUEUE_CMD_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 struct buf;
 
 /*
  * postern queue [-j]; argv[0] is "queue" or "mailq". Lists the queue in
- * postqueue -p layout, or one JSON object per message with -j. Returns
+ * postqueue -p layout, or one JSON object per message with -j; a caller
+ * who may not read the spool gets the listing from posternd. Returns
  * the exit status (0, EX_USAGE, EX_NOPERM, EX_UNAVAILABLE).
  */
 int queue_cmd(int argc, char **argv, const char *confdir);
 
 /*
- * postern flush; argv[0] is "flush". Asks posternd to retry every
- * deferred message now. Returns 0, EX_USAGE, EX_UNAVAILABLE or
- * EX_SOFTWARE when the daemon refused.
+ * Write the listing of the queue at queue_dir to out (postqueue -p
+ * layout, or JSON lines with json). Returns 0, or an exit status
+ * (EX_NOPERM, EX_UNAVAILABLE, EX_IOERR) after a warning. posternd runs
+ * it in a child for callers who may not read the spool.
+ */
+int queue_list(const char *queue_dir, int json, FILE *out);
+
+/*
+ * postern flush [-i QID | -s DOMAIN]; argv[0] is "flush". Asks posternd
+ * to retry every deferred message now (or that message, or those with a
+ * recipient in DOMAIN). Returns 0, EX_USAGE, EX_NOINPUT (no such
+ * message), EX_UNAVAILABLE or EX_SOFTWARE when the daemon refused.
  */
 int flush_cmd(int argc, char **argv, const char *confdir);
 

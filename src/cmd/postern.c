@@ -2,8 +2,9 @@
  * postern.c - the administration program: global options, then one
  * subcommand from a table.
  *
- *   postern [-v] [-C dir] check | conf | queue | mailq | flush | log |
- *       map | newaliases | route [args]
+ *   postern [-v] [-C dir] check | conf | queue | mailq | flush | delete |
+ *       hold | release | requeue | cat | log | map | newaliases |
+ *       route [args]
  *   newaliases [-v] [-C dir]        (postern under that name)
  *
  * The subcommands live in src/admin/; this file only finds the
@@ -20,6 +21,7 @@
 #include "admin/conf_cmd.h"
 #include "admin/log_cmd.h"
 #include "admin/map_cmd.h"
+#include "admin/qadmin_cmd.h"
 #include "admin/queue_cmd.h"
 #include "admin/route_cmd.h"
 #include "lib/log.h"
@@ -32,14 +34,19 @@ struct subcmd {
 };
 
 static const struct subcmd subcmds[] = {
+	{ "cat", cat_cmd },
 	{ "check", check_cmd },
 	{ "conf", conf_cmd },
+	{ "delete", qadmin_cmd },
 	{ "flush", flush_cmd },
+	{ "hold", qadmin_cmd },
 	{ "log", log_cmd },
 	{ "mailq", queue_cmd },
 	{ "map", map_cmd },
 	{ "newaliases", newaliases_cmd },
 	{ "queue", queue_cmd },
+	{ "release", qadmin_cmd },
+	{ "requeue", qadmin_cmd },
 	{ "route", route_cmd },
 };
 
@@ -54,7 +61,12 @@ usage(void)
 	    "  conf [-n | -d | -x] [-h] [name ...]  show parameters\n"
 	    "  queue [-j]                          list the mail queue "
 	    "(alias: mailq)\n"
-	    "  flush                               retry deferred mail now\n"
+	    "  flush [-i id | -s domain]           retry deferred mail now\n"
+	    "  delete id ... | ALL | - [queue ...] remove messages\n"
+	    "  hold id ... | ALL | - [queue ...]   put messages on hold\n"
+	    "  release id ... | ALL | -            release held messages\n"
+	    "  requeue id ... | ALL | - [queue ...] route messages afresh\n"
+	    "  cat [-b] [-e] [-h] id               show a queued message\n"
 	    "  log [-n count] [-f file] [id|addr]  the mail log's lines about "
 	    "a message\n"
 	    "  map [-a] [-q key | -s] type:file    compile, query or list a "

@@ -28,6 +28,7 @@
 #include "admin/ctl.h"
 #include "conf/config.h"
 #include "conf/maps.h"
+#include "deliver/ctlsrv.h"
 #include "deliver/loop.h"
 #include "deliver/qmgr.h"
 #include "deliver/route.h"
@@ -147,7 +148,7 @@ ctl_listen(struct daemon *d)
 static void
 ctl_serve(struct daemon *d)
 {
-	char line[256];
+	char line[256], answer[768];
 	const char *reply;
 	struct timeval tv = { 2, 0 };
 	ssize_t n;
@@ -173,7 +174,11 @@ ctl_serve(struct daemon *d)
 		log_info("flush requested: retrying deferred mail now");
 		reply = "ok\n";
 	} else {
-		reply = "error unknown request\n";
+		/* postern delete, hold, ..., and listings: ctlsrv.c */
+		struct ctlsrv c = { &d->q, &d->wc.rt.rw, d->cf };
+		if (!ctlsrv_request(&c, fd, line, answer, sizeof(answer)))
+			goto out;	/* a child answers */
+		reply = answer;
 	}
 	(void)!write(fd, reply, strlen(reply));
 out:
@@ -502,6 +507,7 @@ static void
 worker_close(struct daemon *d, size_t i)
 {
 	qmgr_worker_gone(&d->q, d->w[i].pid);
+	qmgr_admin_idle(&d->q, &d->wc.rt.rw);	/* requeues that waited */
 	close(d->w[i].fd);
 	buf_free(&d->w[i].in);
 	d->w[i] = d->w[--d->nw];

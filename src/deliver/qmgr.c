@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -480,6 +481,8 @@ verdict_to_status(enum verdict v)
 	return v == V_SENT ? RS_SENT : v == V_BOUNCE ? RS_FAILED : RS_DEFERRED;
 }
 
+static void admin_finish(struct qmgr *, struct qmsg *);
+
 /* A worker is done with m: record the outcome in the spool. */
 static void
 qmgr_finish(struct qmgr *q, struct qmsg *m)
@@ -490,6 +493,11 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 	m->worker = 0;
 	m->st.attempts++;
 	m->st.last = now;
+	/* postern delete or hold acted while it was being delivered. */
+	if (m->admin_gone) {
+		admin_finish(q, m);
+		goto out;
+	}
 	/*
 	 * The file went away under delivery (removed or moved to hold/ by
 	 * hand): nothing is left to retry here. Writing a state record now
@@ -602,8 +610,17 @@ qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 		goto out;
 	}
 	nkept = done.nrcpt;
-	for (size_t i = 0; i < out.nrcpt; i++)
-		qenv_add_rcpt(&done, out.rcpt[i].addr, out.rcpt[i].orig);
+	for (size_t i = 0; i < out.nrcpt; i++) {
+		/* After postern requeue an alias may give again an address
+		   that is already done: it is never sent twice. */
+		size_t k;
+		for (k = 0; k < nkept; k++)
+			if (strcasecmp(done.rcpt[k].addr, out.rcpt[i].addr) == 0)
+				break;
+		if (k == nkept)
+			qenv_add_rcpt(&done, out.rcpt[i].addr,
+			    out.rcpt[i].orig);
+	}
 	qstate_init(&st, done.nrcpt);
 	st.attempts = m->st.attempts;
 	st.last = m->st.last;
@@ -652,12 +669,11 @@ qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 	}
 	free(m->rcpt);
 	free(m->orig);
-	keep_rcpts(m, &env);
+	free(m->tried);
+	keep_rcpts(m, &env);	/* a new tried[] too */
 	qstate_free(&m->st);
 	m->st = st;
 	memset(&st, 0, sizeof(st));
-	free(m->tried);
-	m->tried = xcalloc(m->st.n + 1, 1);
 	if (nkept > 0) {
 		buf_reset(&nb);
 		qstate_format(&m->st, &nb);
@@ -732,4 +748,285 @@ qmgr_next_due(const struct qmgr *q)
 			t = nt;
 	}
 	return t;
+}
+
+/*
+ * Administrative changes (postern delete, hold, release, requeue, flush
+ * -i/-s), on behalf of the control socket. The spool half is qops.c.
+ */
+
+/* Log one Postfix-style line for an administrative change. */
+static void
+admin_log(const char *qid, enum qop op)
+{
+	log_set_ident("postern/postsuper");
+	log_info("%s: %s", qid, qops_log_text(op));
+	log_set_ident("postern/qmgr");
+}
+
+/*
+ * The worker that held a deleted or held message is done: a held
+ * message keeps what this attempt achieved (recipients sent are not sent
+ * again after release); then the entry goes.
+ */
+static void
+admin_finish(struct qmgr *q, struct qmsg *m)
+{
+	struct buf b = BUF_INIT;
+
+	if (m->where == QD_HOLD && !msg_gone(q, m) &&
+	    qstate_count(&m->st, RS_SENT) == m->st.n) {
+		/* Held too late: every recipient got it meanwhile. */
+		if (fs_remove(q->dir[QD_HOLD], m->qid) < 0 ||
+		    fs_remove(q->dir[QD_STATE], m->qid) < 0)
+			log_warn("%s: cannot remove the delivered message from "
+			    "hold/", m->qid);
+		else
+			log_info("%s: removed", m->qid);
+	} else if (m->where == QD_HOLD && !msg_gone(q, m)) {
+		qstate_format(&m->st, &b);
+		if (fs_replace(q->dir[QD_STATE], m->qid, b.data, b.len,
+		    0600) < 0)
+			log_warn("%s: cannot write the state record of the held "
+			    "message", m->qid);
+	}
+	buf_free(&b);
+	qmgr_drop(q, m);
+}
+
+/* Take a file just moved to deferred/ into the table, due now. */
+static void
+admin_load(struct qmgr *q, const char *qid, enum qdir where)
+{
+	struct qmsg *m = load_msg(q, where, qid, 0);
+
+	if (m != NULL)
+		m->next_try = 0;
+	/* Nothing left to try: settled as after a delivery attempt. */
+	if (m != NULL && m->final)
+		qmgr_settle(q, m);
+}
+
+/* Requeue an idle table entry: rewrite, then load it afresh. */
+static int
+admin_requeue(struct qmgr *q, struct qmsg *m, const struct addr_rewrite *rw,
+    char *err, size_t errlen)
+{
+	char qid[QID_MAX];
+	enum qdir where = m->where;
+
+	if (qops_requeue(q->dir, m->qid, where, rw, err, errlen) < 0)
+		return -1;
+	strlcpy(qid, m->qid, sizeof(qid));
+	qmgr_drop(q, m);
+	admin_load(q, qid, where);
+	admin_log(qid, QOP_REQUEUE);
+	return 0;
+}
+
+/* An operation on a message the table holds. */
+static int
+admin_known(struct qmgr *q, struct qmsg *m, enum qop op,
+    const struct addr_rewrite *rw, char *err, size_t errlen)
+{
+	char qid[QID_MAX];
+	int rc = 0;
+
+	strlcpy(qid, m->qid, sizeof(qid));
+	switch (op) {
+	case QOP_DELETE:
+		rc = qops_delete(q->dir, qid, m->where);
+		break;
+	case QOP_HOLD:
+		if ((rc = qops_hold(q->dir, qid, m->where)) == 0)
+			m->where = QD_HOLD;
+		break;
+	case QOP_RELEASE:
+		snprintf(err, errlen, "%s is not on hold", qid);
+		return 2;
+	case QOP_REQUEUE:
+		if (m->worker == 0)
+			return admin_requeue(q, m, rw, err, errlen);
+		if (!m->admin_requeue) {
+			m->admin_requeue = 1;
+			q->admin_pending++;
+		}
+		return 1;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot %s %s/%s: %s", qops_name(op),
+		    spool_dirname(m->where), qid, strerror(errno));
+		return -1;
+	}
+	/* A worker may still report on it: its results are not written. */
+	if (m->worker != 0)
+		m->admin_gone = 1;
+	else
+		qmgr_drop(q, m);
+	admin_log(qid, op);
+	return 0;
+}
+
+/* An operation on a message outside the table (incoming/new, hold/). */
+static int
+admin_unknown(struct qmgr *q, const char *qid, enum qdir where, enum qop op,
+    const struct addr_rewrite *rw, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	switch (op) {
+	case QOP_DELETE:
+		rc = qops_delete(q->dir, qid, where);
+		break;
+	case QOP_HOLD:
+		if (where == QD_HOLD) {
+			snprintf(err, errlen, "%s is already on hold", qid);
+			return 2;
+		}
+		rc = qops_hold(q->dir, qid, where);
+		break;
+	case QOP_RELEASE:
+		if (where != QD_HOLD) {
+			snprintf(err, errlen, "%s is not on hold", qid);
+			return 2;
+		}
+		if (qops_release(q->dir, qid, err, errlen) < 0)
+			return -1;
+		admin_load(q, qid, QD_DEFERRED);
+		break;
+	case QOP_REQUEUE:
+		/* From incoming/new: new mail is routed afresh anyway. */
+		if (qops_requeue(q->dir, qid, where, rw, err, errlen) < 0)
+			return -1;
+		if (where != QD_NEW)
+			admin_load(q, qid, where == QD_HOLD ? QD_DEFERRED :
+			    where);
+		break;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot %s %s/%s: %s", qops_name(op),
+		    spool_dirname(where), qid, strerror(errno));
+		return -1;
+	}
+	admin_log(qid, op);
+	return 0;
+}
+
+/* postern delete/hold/release/requeue (see qmgr.h). */
+int
+qmgr_admin(struct qmgr *q, enum qop op, const char *qid, unsigned mask,
+    const struct addr_rewrite *rw, char *err, size_t errlen)
+{
+	struct qmsg *m = qmgr_find(q, qid);
+	enum qdir where;
+
+	err[0] = '\0';
+	if (m != NULL && m->admin_gone) {
+		snprintf(err, errlen, "%s is still being delivered after an "
+		    "earlier change; try again in a moment", qid);
+		errno = EBUSY;
+		return -1;
+	}
+	if (m != NULL) {
+		if (op != QOP_RELEASE && !(mask & qops_dir_bit(m->where))) {
+			errno = ENOENT;
+			return -1;
+		}
+		return admin_known(q, m, op, rw, err, errlen);
+	}
+	if (qops_locate(q->dir, qid, mask, &where) < 0) {
+		if (errno != ENOENT)
+			snprintf(err, errlen, "cannot look for %s: %s", qid,
+			    strerror(errno));
+		else if (op == QOP_RELEASE &&
+		    qops_locate(q->dir, qid, QM_ALL, &where) == 0) {
+			snprintf(err, errlen, "%s is not on hold", qid);
+			return 2;
+		}
+		return -1;
+	}
+	return admin_unknown(q, qid, where, op, rw, err, errlen);
+}
+
+/* Requeues that waited for their worker. */
+void
+qmgr_admin_idle(struct qmgr *q, const struct addr_rewrite *rw)
+{
+	char err[600];
+	size_t waiting = 0;
+
+	if (q->admin_pending == 0)
+		return;
+	for (size_t i = 0; i < q->n; i++) {
+		struct qmsg *m = q->m[i];
+		if (!m->admin_requeue || m->admin_gone)
+			continue;
+		if (m->worker != 0) {
+			waiting++;
+			continue;
+		}
+		m->admin_requeue = 0;
+		if (admin_requeue(q, m, rw, err, sizeof(err)) < 0)
+			log_warnx("%s: cannot requeue: %s", m->qid, err);
+		i = (size_t)-1;		/* the table changed */
+		waiting = 0;
+	}
+	q->admin_pending = waiting;
+}
+
+/* postern flush -i. */
+int
+qmgr_flush_id(struct qmgr *q, const char *qid, char *err, size_t errlen)
+{
+	struct qmsg *m = qmgr_find(q, qid);
+	enum qdir where;
+
+	if (m == NULL && qops_locate(q->dir, qid, QM_INCOMING, &where) == 0) {
+		qmgr_pickup(q);
+		m = qmgr_find(q, qid);
+	}
+	if (m == NULL || m->admin_gone) {
+		if (qops_locate(q->dir, qid, QM_HOLD, &where) == 0) {
+			snprintf(err, errlen, "%s is on hold (postern release "
+			    "%s)", qid, qid);
+			return 2;
+		}
+		errno = ENOENT;
+		return -1;
+	}
+	if (m->final) {
+		snprintf(err, errlen, "%s has no recipient left to deliver",
+		    qid);
+		return 2;
+	}
+	if (m->worker == 0)
+		m->next_try = 0;
+	log_info("%s: flush requested", qid);
+	return 0;
+}
+
+/* postern flush -s. */
+size_t
+qmgr_flush_domain(struct qmgr *q, const char *domain)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < q->n; i++) {
+		struct qmsg *m = q->m[i];
+		if (m->final || m->worker != 0 || m->admin_gone)
+			continue;
+		for (size_t k = 0; k < m->st.n; k++) {
+			const char *at = strrchr(m->rcpt[k], '@');
+			enum rcpt_status rs = m->st.r[k].st;
+			if ((rs == RS_PENDING || rs == RS_DEFERRED) &&
+			    at != NULL && strcasecmp(at + 1, domain) == 0) {
+				m->next_try = 0;
+				n++;
+				break;
+			}
+		}
+	}
+	log_info("flush requested for domain %s: %zu message(s) due now",
+	    domain, n);
+	return n;
 }

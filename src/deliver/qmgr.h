@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "deliver/worker.h"
+#include "spool/qops.h"
 #include "spool/qstate.h"
 #include "spool/spool.h"
 
@@ -33,6 +34,8 @@ struct qmsg {
 	int		more_due;	/* due now for those only */
 	unsigned char	*tried;		/* per recipient: routed this cycle */
 	pid_t		worker;		/* 0 when idle */
+	int		admin_gone;	/* deleted or held while delivered */
+	int		admin_requeue;	/* requeue when the worker is done */
 	struct qstate	st;
 };
 
@@ -58,6 +61,7 @@ struct qmgr {
 	size_t		  cap;
 	long long	  min_backoff;
 	long long	  max_backoff;
+	size_t		  admin_pending;	/* requeues waiting for a worker */
 };
 
 /* Set up paths and the backoff bounds; no I/O. */
@@ -110,5 +114,36 @@ void qmgr_result(struct qmgr *q, const struct wresult *r, pid_t pid);
 void qmgr_worker_gone(struct qmgr *q, pid_t pid);
 /* The earliest next_try of an idle message with work left, or 0 if none. */
 double qmgr_next_due(const struct qmgr *q);
+
+struct addr_rewrite;
+
+/*
+ * postern delete, hold, release or requeue (op) of qid in the queues of
+ * mask, for the control socket: the spool change (qops.h), then the
+ * table. A message a worker holds is deleted or held at once (the worker
+ * can no longer read it, so nothing more reaches the relay; a
+ * transaction already under way may complete) and its results are then
+ * discarded, except that a held message keeps the statuses of that
+ * attempt; its requeue waits until the worker is done. One log line per
+ * message ("QID: removed", ...). Returns 0 when done, 1 when the requeue
+ * waits for a worker, 2 when there was nothing to do (err: why), -1
+ * with errno ENOENT when qid is in none of those queues, EBUSY when it
+ * is still being delivered after a delete or hold, or another errno with
+ * err.
+ */
+int qmgr_admin(struct qmgr *q, enum qop op, const char *qid, unsigned mask,
+    const struct addr_rewrite *rw, char *err, size_t errlen);
+/* Carry out requeues that waited for their worker (call when one ends). */
+void qmgr_admin_idle(struct qmgr *q, const struct addr_rewrite *rw);
+/*
+ * postern flush -i: make qid due now. Returns 0, 2 when there is nothing
+ * to deliver now (err: why), or -1 with errno ENOENT.
+ */
+int qmgr_flush_id(struct qmgr *q, const char *qid, char *err, size_t errlen);
+/*
+ * postern flush -s: make due now every idle message with a recipient
+ * still to deliver in domain; returns how many.
+ */
+size_t qmgr_flush_domain(struct qmgr *q, const char *domain);
 
 #endif

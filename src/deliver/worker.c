@@ -250,7 +250,11 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	memset(&env, 0, sizeof(env));
 	snprintf(path, sizeof(path), "%s/%s", wc->active_dir, jm->qid);
 	if (fs_read_file(path, &data, QFILE_MAX) < 0) {
-		log_warn("%s: cannot read queue file %s", jm->qid, path);
+		if (errno == ENOENT)	/* postern delete or hold meanwhile */
+			log_info("%s: no longer in active/; not sent", jm->qid);
+		else
+			log_warn("%s: cannot read queue file %s", jm->qid,
+			    path);
 		goto out;
 	}
 	if (qfile_parse(data.data, data.len, &env, &off, err, sizeof(err)) < 0) {
@@ -372,7 +376,11 @@ worker_run(const struct worker_cfg *wc, const struct job_msg *msgs, size_t n,
 	if (getppid() == 1)
 		_exit(1);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, SIG_DFL);
+	/* A TERM or ^C for the whole process group (systemd, a terminal)
+	   must not cut a transaction short: the daemon lets it finish and
+	   kills what is still running after its grace period. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
 	log_set_ident("postern/smtp");
