@@ -121,9 +121,18 @@ spool_create_owned(const char *queue_dir, uid_t uid, gid_t gid, char *err,
     size_t errlen)
 {
 	char path[PATH_BUF];
+	struct stat sb;
+	int had = stat(queue_dir, &sb) == 0;
 
 	if (fs_mkdirs(queue_dir, 0755) < 0) {
 		seterr(err, errlen, "cannot create %s: %s", queue_dir,
+		    strerror(errno));
+		return -1;
+	}
+	/* Everyone must reach incoming/ and public/control: 0755 whatever
+	   the umask, when we made it. */
+	if (!had && chmod(queue_dir, 0755) < 0) {
+		seterr(err, errlen, "cannot set the mode of %s: %s", queue_dir,
 		    strerror(errno));
 		return -1;
 	}
