@@ -6,8 +6,10 @@
  *   finish: write state/QID first, then rename the message; a crash in
  *           between leaves the message in active/ with the new state, and
  *           recovery delivers only what the state still lists as pending.
- *   done:   unlink the message, then its state; an orphan state record is
- *           removed at the next start.
+ *   done:   commit the notice to the sender first (bounce.h), then unlink
+ *           the message, then its state; an orphan state record is
+ *           removed at the next start, and a message with nothing left
+ *           to try is returned (again) and removed.
  * The table is a plain array: this is a small machine's queue. (Scaling to
  * very large queues belongs to the scheduler issue.)
  */

@@ -30,9 +30,8 @@ static const struct {
 	[DSN_FAILED] = {
 		"Undelivered Mail Returned to Sender", "failed", "5.0.0",
 		"Your message could not be delivered to one or more of its\n"
-		"recipients: the mail system has given up on them. The\n"
-		"reasons are listed below; what is returned of the message is\n"
-		"attached.\n"
+		"recipients: the mail system has given up on them. The reasons\n"
+		"are listed below; what is returned of the message is attached.\n"
 		"\n"
 		"For help, please write to the postmaster of this host and\n"
 		"include this report.\n",
