@@ -7,6 +7,8 @@ import os
 import re
 import time
 
+import pytest
+
 from conftest import parse_msg, removed_re, status_re
 
 FAST = dict(minimal_backoff_time="1s", maximal_backoff_time="2s",
@@ -163,18 +165,19 @@ def test_deferred_bounce_dropped_after_bounce_queue_lifetime(sandbox,
     assert smarthost.messages == []
 
 
-def test_notify_never_no_bounce(sandbox, smarthost):
+@pytest.mark.parametrize("notify", ["never", "delay,success"])
+def test_notify_without_failure_no_bounce(sandbox, smarthost, notify):
     sb = sandbox
     sb.write_config(**FAST)
     smarthost.rcpt_replies["bad@example.net"] = "550 5.1.1 no such user"
     sb.start_daemon()
-    sb.send_ok(["-i", "-N", "never", "-f", SENDER, "bad@example.net"],
+    sb.send_ok(["-i", "-N", notify, "-f", SENDER, "bad@example.net"],
                b"Subject: x\n\ny\n")
     line = sb.wait_log(status_re("bad@example.net", "bounced"))[0]
     qid = re.search(status_re("bad@example.net", "bounced"), line).group(1)
     sb.wait_log(removed_re(qid))
     sb.wait_log(r"%s: sender non-delivery notification not sent: the "
-                r"sender asked for NOTIFY=NEVER" % qid)
+                r"sender asked for NOTIFY=%s" % (qid, notify.upper()))
     time.sleep(2)
     assert smarthost.messages == []
     assert sb.all_queued() == {}
@@ -300,3 +303,55 @@ def test_no_notify_success_no_relayed_notice(sandbox, smarthost):
     sb.wait_log(removed_re(qid))
     time.sleep(1)
     assert notices(smarthost) == []
+
+
+def test_failed_reported_once_across_restart(sandbox, smarthost):
+    """A recipient that fails while another is still being retried is
+    returned once, when the message is done, even after a restart."""
+    sb = sandbox
+    sb.write_config(**FAST)
+    smarthost.rcpt_replies["bad@example.net"] = "550 5.1.1 no such user"
+    smarthost.rcpt_replies["slow@example.net"] = "450 4.2.1 try later"
+    sb.start_daemon()
+    sb.send_ok(["-i", "-f", SENDER, "bad@example.net", "slow@example.net"],
+               b"Subject: x\n\ny\n")
+    sb.wait_log(status_re("bad@example.net", "bounced"))
+    sb.wait_log(status_re("slow@example.net", "deferred"), count=2)
+    assert notices(smarthost) == []
+    assert sb.stop_daemon() == 0
+    del smarthost.rcpt_replies["slow@example.net"]
+    sb.start_daemon()
+    sb.wait(lambda: smarthost.delivered_to("slow@example.net"),
+            what="the retried recipient")
+    bounce = wait_notices(sb, smarthost)[0]
+    _, _, _, per_rcpt, _ = report(bounce.data)
+    assert [flat(r["Final-Recipient"]) for r in per_rcpt] == [
+        "rfc822; bad@example.net"]
+    sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
+    time.sleep(2)
+    assert len(notices(smarthost)) == 1, smarthost.messages
+    assert len(sb.log_lines(status_re("bad@example.net", "bounced"))) == 1
+
+
+def test_recovery_returns_message_with_nothing_left(sandbox, smarthost):
+    """A crash after the last recipient failed but before the message
+    was returned and removed (or a queue from before bounces existed):
+    at start-up it is returned and removed."""
+    sb = sandbox
+    sb.make_spool()
+    qid = sb.send_ok(["-i", "-f", SENDER, "bad@example.net"],
+                     b"Subject: left\n\ny\n")
+    os.rename(os.path.join(sb.spool, "incoming/new", qid),
+              os.path.join(sb.spool, "deferred", qid))
+    with open(os.path.join(sb.spool, "state", qid), "w") as f:
+        f.write("POSTERN-STATE 1\nattempts 1\nlast %.6f\nrcpt 0 failed "
+                "5.1.1 host mx[192.0.2.1] said: 550 5.1.1 gone (in reply "
+                "to RCPT TO command)\nend-of-state\n" % time.time())
+    sb.start_daemon()
+    bounce = wait_notices(sb, smarthost)[0]
+    _, _, _, per_rcpt, _ = report(bounce.data)
+    assert flat(per_rcpt[0]["Diagnostic-Code"]) == "smtp; 550 5.1.1 gone"
+    assert flat(per_rcpt[0]["Remote-MTA"]) == "dns; mx"
+    sb.wait_log(removed_re(qid))
+    assert originals(smarthost) == []
+    assert sb.find_qid(qid) == []
