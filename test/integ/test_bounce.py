@@ -355,3 +355,20 @@ def test_recovery_returns_message_with_nothing_left(sandbox, smarthost):
     sb.wait_log(removed_re(qid))
     assert originals(smarthost) == []
     assert sb.find_qid(qid) == []
+
+
+def test_8bit_original_returned_as_8bitmime(sandbox, smarthost):
+    sb = sandbox
+    sb.write_config(**FAST)
+    smarthost.rcpt_replies["bad@example.net"] = "550 5.1.1 no such user"
+    sb.start_daemon()
+    body = "Grüße aus Köln\n".encode("utf-8")
+    sb.send_ok(["-i", "-f", SENDER, "bad@example.net"],
+               b"Subject: 8bit\nContent-Type: text/plain; charset=utf-8\n"
+               b"Content-Transfer-Encoding: 8bit\n\n" + body)
+    bounce = wait_notices(sb, smarthost)[0]
+    assert "BODY=8BITMIME" in bounce.mail_options, bounce.mail_options
+    msg, _, _, _, orig = report(bounce.data)
+    assert msg["Content-Transfer-Encoding"] == "8bit"
+    assert orig["Content-Transfer-Encoding"] == "8bit"
+    assert body.replace(b"\n", b"\r\n") in bounce.data
