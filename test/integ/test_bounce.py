@@ -372,3 +372,36 @@ def test_8bit_original_returned_as_8bitmime(sandbox, smarthost):
     assert msg["Content-Transfer-Encoding"] == "8bit"
     assert orig["Content-Transfer-Encoding"] == "8bit"
     assert body.replace(b"\n", b"\r\n") in bounce.data
+
+
+def test_message_kept_until_bounce_can_be_queued(sandbox, smarthost):
+    """No place to write the bounce: the original stays in deferred/ and
+    the bounce is tried again; nothing is lost."""
+    sb = sandbox
+    sb.write_config(**FAST)
+    smarthost.stop()
+    sb.start_daemon()
+    sb.send_ok(["-i", "-f", SENDER, "bad@example.net"], b"Subject: x\n\ny\n")
+    qid_line = sb.wait_log(status_re("bad@example.net", "deferred"))[0]
+    qid = re.search(status_re("bad@example.net", "deferred"),
+                    qid_line).group(1)
+    tmp = os.path.join(sb.spool, "incoming", "tmp")
+    os.rename(tmp, tmp + ".away")
+    with open(tmp, "w") as f:       # not a directory: every create fails
+        f.write("in the way\n")
+    try:
+        smarthost.rcpt_replies["bad@example.net"] = "550 5.1.1 no such user"
+        smarthost.start()
+        sb.wait_log(r"%s: cannot queue a sender non-delivery notification"
+                    % qid)
+        sb.wait_log(r"%s: kept in the deferred queue until the notice to "
+                    r"the sender can be queued" % qid)
+        assert os.path.exists(os.path.join(sb.spool, "deferred", qid))
+        assert notices(smarthost) == []
+    finally:
+        os.unlink(tmp)
+        os.rename(tmp + ".away", tmp)
+    bounce = wait_notices(sb, smarthost)[0]
+    assert bounce.rcpt_tos == [SENDER]
+    sb.wait_log(removed_re(qid))
+    assert len(sb.log_lines(status_re("bad@example.net", "bounced"))) == 1
