@@ -71,13 +71,21 @@ What aiosmtpd 1.4 does, so that tests know what the server hides:
              the rest of the body is then read as commands (500 errors):
              the body comparison in the tests catches it.
   null sender MAIL FROM:<> is refused with 501 by aiosmtpd 1.4 (it wants a
-             non-empty address). Bounces (a later issue) will need an
-             override of smtp_MAIL here.
+             non-empty address). This class accepts it (postern's
+             bounces come from <>): mail_from is then "".
   RCPT/MAIL parameters other than SIZE, BODY, SMTPUTF8 get 555.
+  DSN        (RFC 3461) not offered by aiosmtpd: NOTIFY=, ORCPT=, RET= and
+             ENVID= get 555 like any unknown parameter. With dsn=True
+             this class advertises DSN and takes them: they are recorded
+             as sent (case kept) in mail_options / rcpt_options, and per
+             message in mail_dsn {"RET": ..., "ENVID": ...} and rcpt_dsn
+             (one dict {"NOTIFY": ..., "ORCPT": ...} per accepted
+             recipient, in rcpt_tos order).
 
 Behaviours a test may change at any time (plain attributes, read by the
 server thread on each command):
   rcpt_replies   {address(lower case): "550 5.1.1 no such user"}
+  dsn            False (default) or True: see DSN above
   data_reply     None, or the reply to the final dot ("451 4.3.0 later")
   data_delay     seconds to wait before replying to the final dot
   stop()         refuse all connections (nothing listens on the port) and
@@ -283,6 +291,8 @@ class Message:
         self.rcpt_tos = list(kw["rcpt_tos"])
         self.mail_options = list(kw["mail_options"])
         self.rcpt_options = list(kw["rcpt_options"])
+        self.mail_dsn = dict(kw.get("mail_dsn") or {})
+        self.rcpt_dsn = [dict(d) for d in kw.get("rcpt_dsn") or []]
         self.data = bytes(kw["data"])
         self.raw = bytes(kw["raw"])
         self.time = kw["time"]
@@ -297,7 +307,8 @@ class Message:
             "seq": self.seq, "conn": self.conn, "peer": list(self.peer or ()),
             "helo": self.helo, "mail_from": self.mail_from,
             "rcpt_tos": self.rcpt_tos, "mail_options": self.mail_options,
-            "rcpt_options": self.rcpt_options, "size": len(self.data),
+            "rcpt_options": self.rcpt_options, "mail_dsn": self.mail_dsn,
+            "rcpt_dsn": self.rcpt_dsn, "size": len(self.data),
             "time": self.time, "tls": self.tls, "auth": self.auth,
         }
 
@@ -321,6 +332,8 @@ class _Handler:
         session.host_name = hostname
         if self.host.pipelining:
             responses.insert(len(responses) - 1, "250-PIPELINING")
+        if self.host.dsn:
+            responses.insert(len(responses) - 1, "250-DSN")
         if not self.host.advertise_starttls:
             responses = [r for r in responses
                          if r[4:].strip().upper() != "STARTTLS"]
@@ -359,7 +372,8 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         host = self.host
         raw = server.raw_data_since_354()
-        attempt = {"conn": server.serial, "mail_from": envelope.mail_from,
+        attempt = {"conn": server.serial,
+                   "mail_from": _sender(envelope.mail_from),
                    "rcpt_tos": list(envelope.rcpt_tos),
                    "time": time.time(), "outcome": "pending"}
         with host._lock:
@@ -385,13 +399,42 @@ class _Handler:
             return reply
         host._record(Message(
             seq=0, conn=server.serial, peer=session.peer,
-            helo=session.host_name, mail_from=envelope.mail_from,
+            helo=session.host_name, mail_from=_sender(envelope.mail_from),
             rcpt_tos=envelope.rcpt_tos, mail_options=envelope.mail_options,
             rcpt_options=envelope.rcpt_options,
+            mail_dsn=getattr(envelope, "mail_dsn", None),
+            rcpt_dsn=getattr(envelope, "rcpt_dsn", None),
             data=envelope.original_content or b"", raw=raw,
             time=time.time(), tls=server.tls, auth=server.auth_state))
         attempt["outcome"] = "accepted"
         return "250 2.0.0 Ok: queued as T%d" % len(host.messages)
+
+
+# aiosmtpd wants a non-empty sender; <> stands in as this one inside.
+_NULL_SENDER = "null-sender@null.invalid"
+
+
+def _sender(mail_from):
+    """The envelope sender as the client gave it ("" for <>)."""
+    return "" if mail_from == _NULL_SENDER else mail_from
+
+
+def _take_params(arg, names):
+    """Split the ESMTP parameters called names (upper case) off a MAIL or
+    RCPT argument: (the argument without them, {NAME: value as sent},
+    [the parameters as sent])."""
+    end = arg.find(">")
+    if end < 0:
+        return arg, {}, []
+    keep, taken, raw = [], {}, []
+    for p in arg[end + 1:].split():
+        name, _, value = p.partition("=")
+        if name.upper() in names:
+            taken[name.upper()] = value
+            raw.append(p)
+        else:
+            keep.append(p)
+    return " ".join([arg[:end + 1]] + keep), taken, raw
 
 
 def _subject(cert):
@@ -1022,6 +1065,35 @@ class _Server(SMTP):
     async def auth_SCRAM_SHA_256_PLUS(self, _, args):
         return await self._scram("SCRAM-SHA-256-PLUS", args)
 
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg):
+        # The null sender, and with dsn=True the RFC 3461 parameters,
+        # which aiosmtpd would refuse.
+        taken, raw = {}, []
+        if arg is not None:
+            if self.host.dsn:
+                arg, taken, raw = _take_params(arg, ("RET", "ENVID"))
+            arg = re.sub(r"^(FROM:\s*)<>", r"\1<%s>" % _NULL_SENDER, arg,
+                         flags=re.I)
+        before = self.envelope.mail_from
+        await super().smtp_MAIL(arg)
+        if not before and self.envelope.mail_from:
+            self.envelope.mail_options.extend(raw)
+            self.envelope.mail_dsn = taken
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg):
+        taken, raw = {}, []
+        if arg is not None and self.host.dsn:
+            arg, taken, raw = _take_params(arg, ("NOTIFY", "ORCPT"))
+        before = len(self.envelope.rcpt_tos)
+        await super().smtp_RCPT(arg)
+        if len(self.envelope.rcpt_tos) > before:
+            self.envelope.rcpt_options.extend(raw)
+            if not hasattr(self.envelope, "rcpt_dsn"):
+                self.envelope.rcpt_dsn = []
+            self.envelope.rcpt_dsn.append(taken)
+
     def raw_data_since_354(self):
         """The exact DATA bytes, through the final dot line."""
         if self._data_start is None:
@@ -1040,11 +1112,12 @@ class Smarthost:
                  tls_context=None, implicit_tls=False,
                  advertise_starttls=True, auth=None, auth_mechanisms=None,
                  auth_require_tls=True, auth_required=False,
-                 scram_channel_binding=None):
+                 scram_channel_binding=None, dsn=False):
         self.directory = directory
         self.host = host
         self.port = port
         self.pipelining = pipelining
+        self.dsn = dsn
         self.smtputf8 = smtputf8
         self.data_size_limit = data_size_limit
         self.hostname = hostname

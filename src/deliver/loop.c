@@ -28,6 +28,7 @@
 #include "admin/ctl.h"
 #include "conf/config.h"
 #include "conf/maps.h"
+#include "deliver/bounce.h"
 #include "deliver/ctlsrv.h"
 #include "deliver/loop.h"
 #include "deliver/qmgr.h"
@@ -54,6 +55,7 @@ struct daemon {
 	struct config	*cf;
 	struct qmgr	 q;
 	struct worker_cfg wc;
+	struct bounce_cfg bc;
 	struct wproc	*w;
 	size_t		 nw;
 	size_t		 maxw;
@@ -109,6 +111,8 @@ daemon_cfg(struct daemon *d, struct config *cf, char *err, size_t errlen)
 		return -1;
 	worker_cfg_free(&d->wc);
 	d->wc = wc;
+	bounce_cfg_load(&d->bc, cf);
+	d->q.bounce = &d->bc;
 	d->maxw = (size_t)conf_int(cf, "smtp_destination_concurrency_limit");
 	if (d->maxw > (size_t)conf_int(cf, "default_process_limit"))
 		d->maxw = (size_t)conf_int(cf, "default_process_limit");

@@ -6,8 +6,10 @@
  *   finish: write state/QID first, then rename the message; a crash in
  *           between leaves the message in active/ with the new state, and
  *           recovery delivers only what the state still lists as pending.
- *   done:   unlink the message, then its state; an orphan state record is
- *           removed at the next start.
+ *   done:   commit the notice to the sender first (bounce.h), then unlink
+ *           the message, then its state; an orphan state record is
+ *           removed at the next start, and a message with nothing left
+ *           to try is returned (again) and removed.
  * The table is a plain array: this is a small machine's queue. (Scaling to
  * very large queues belongs to the scheduler issue.)
  */
@@ -23,6 +25,7 @@
 
 #include <bsd/string.h>
 
+#include "deliver/bounce.h"
 #include "deliver/qmgr.h"
 #include "deliver/sched.h"
 #include "lib/fsio.h"
@@ -59,6 +62,7 @@ qmsg_free(struct qmsg *m)
 	free(m->rcpt);
 	free(m->orig);
 	free(m->tried);
+	free(m->relayed);
 	qstate_free(&m->st);
 	free(m->sender);
 	free(m);
@@ -223,8 +227,10 @@ load_msg(struct qmgr *q, enum qdir d, const char *qid, int pickup)
 	keep_rcpts(m, &env);
 	m->expanded = (env.flags & QF_EXPANDED) || q->alias.local == NULL ||
 	    !q->alias.local(q->alias.arg, &env);
-	m->final = !has_work(&m->st);
-	if (d == QD_DEFERRED && m->st.last > 0)
+	/* Nothing left to try (a crash came before its bounce, or before
+	   its removal): due now, qmgr_finish returns and removes it. */
+	m->final = 0;
+	if (d == QD_DEFERRED && m->st.last > 0 && has_work(&m->st))
 		m->next_try = sched_next_retry(m->arrival, m->st.last,
 		    q->min_backoff, q->max_backoff);
 	if (pickup) {
@@ -489,6 +495,7 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 {
 	struct buf b = BUF_INIT;
 	double now = now_real();
+	int done;
 
 	m->worker = 0;
 	m->st.attempts++;
@@ -512,7 +519,12 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 		qmgr_drop(q, m);
 		goto out;
 	}
-	if (qstate_count(&m->st, RS_SENT) == m->st.n) {
+	/* Notices first: the state written below says they went out. */
+	done = !has_work(&m->st);
+	if (q->bounce != NULL && bounce_notify(q->bounce, q->dir[m->where], m,
+	    now) < 0)
+		done = 0;
+	if (done) {
 		if (fs_remove(q->dir[m->where], m->qid) < 0) {
 			log_warn("%s: cannot remove delivered message", m->qid);
 			m->final = 1;
@@ -530,21 +542,21 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 		/* Keep the old state: some recipients may get it twice. */
 		log_warn("%s: cannot write state record", m->qid);
 	}
-	m->final = !has_work(&m->st);
+	/* No work left here means the bounce could not be queued: it is
+	   tried again after minimal_backoff_time. */
+	m->final = 0;
 	/* Recipients routed to another relay are due at once. */
-	m->next_try = m->more ? 0 : sched_next_retry(m->arrival, now,
+	m->next_try = m->more ? 0 : !has_work(&m->st) ? now +
+	    (double)q->min_backoff : sched_next_retry(m->arrival, now,
 	    q->min_backoff, q->max_backoff);
 	m->more_due = m->more;
 	m->more = 0;
 	if (m->where != QD_DEFERRED && move_msg(q, m, QD_DEFERRED) < 0)
 		log_warn("%s: cannot move to deferred/", m->qid);
-	if (m->final) {
-		log_set_ident("postern/qmgr");
-		log_info("%s: %zu recipient(s) failed permanently; the message "
-		    "is kept in the deferred queue (see postern queue); "
-		    "returning it to the sender arrives in a later version",
-		    m->qid, qstate_count(&m->st, RS_FAILED));
-	}
+	if (!has_work(&m->st))
+		log_warnx("%s: kept in the deferred queue until the notice to "
+		    "the sender can be queued; next try in %llds", m->qid,
+		    q->min_backoff);
 out:
 	buf_free(&b);
 }
@@ -624,6 +636,7 @@ qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 	qstate_init(&st, done.nrcpt);
 	st.attempts = m->st.attempts;
 	st.last = m->st.last;
+	st.warned = m->st.warned;
 	for (size_t i = 0, k = 0; i < env.nrcpt; i++) {
 		const struct qstate_rcpt *r = &m->st.r[i];
 		if (r->st == RS_SENT || r->st == RS_FAILED)
@@ -674,6 +687,8 @@ qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 	qstate_free(&m->st);
 	m->st = st;
 	memset(&st, 0, sizeof(st));
+	free(m->relayed);
+	m->relayed = NULL;
 	if (nkept > 0) {
 		buf_reset(&nb);
 		qstate_format(&m->st, &nb);
@@ -715,6 +730,12 @@ qmgr_result(struct qmgr *q, const struct wresult *r, pid_t pid)
 	}
 	qstate_set(&m->st, r->idx, verdict_to_status(r->verdict), r->dsn,
 	    r->text);
+	/* The sender asked to hear of it: bounce_notify, at the finish. */
+	if (r->relayed) {
+		if (m->relayed == NULL)
+			m->relayed = xcalloc(m->st.n + 1, 1);
+		m->relayed[r->idx] = 1;
+	}
 }
 
 /* A worker exited: finish whatever it had not reported. */

@@ -33,6 +33,8 @@ struct qmsg {
 	int		more;		/* recipients left for another relay */
 	int		more_due;	/* due now for those only */
 	unsigned char	*tried;		/* per recipient: routed this cycle */
+	unsigned char	*relayed;	/* per recipient, or NULL: accepted by a
+					   relay without DSN (bounce.h) */
 	pid_t		worker;		/* 0 when idle */
 	int		admin_gone;	/* deleted or held while delivered */
 	int		admin_requeue;	/* requeue when the worker is done */
@@ -40,6 +42,7 @@ struct qmsg {
 };
 
 struct qenv;
+struct bounce_cfg;
 
 /*
  * Alias expansion, supplied by the daemon: local(arg, env) says whether
@@ -56,6 +59,7 @@ struct qmgr_alias {
 struct qmgr {
 	char		  dir[QD_COUNT][PATH_BUF];
 	struct qmgr_alias alias;
+	const struct bounce_cfg *bounce;	/* notices to senders, or NULL */
 	struct qmsg	**m;
 	size_t		  n;
 	size_t		  cap;

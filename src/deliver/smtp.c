@@ -38,6 +38,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mail/dsn.h"
 
 #define REPLY_LINE_MAX	512	/* octets a reply line, CRLF included */
 #define REPLY_LINES_MAX	100
@@ -338,6 +339,7 @@ res_reply(const struct smtp_session *s, const struct reply *rp,
 	res->kind = reply_kind(rp->code);
 	res->dup = 0;
 	res->auth = 0;
+	res->relayed = 0;
 	smtp_reply_dsn(rp->code, rp->text, res->dsn, sizeof(res->dsn));
 	if (cmd == NULL)
 		set_text(res, "%d%s%s", rp->code,
@@ -357,6 +359,7 @@ res_net(const struct smtp_session *s, const char *phase, int err,
 	res->kind = 4;
 	res->dup = 0;
 	res->auth = 0;
+	res->relayed = 0;
 	strlcpy(res->dsn, "4.4.2", sizeof(res->dsn));
 	if (err == ETIMEDOUT)
 		snprintf(res->text, sizeof(res->text), "conversation with %s "
@@ -381,6 +384,7 @@ res_local(struct smtp_result *res, int kind, const char *dsn,
 	res->kind = kind;
 	res->dup = 0;
 	res->auth = 0;
+	res->relayed = 0;
 	strlcpy(res->dsn, dsn, sizeof(res->dsn));
 	va_start(ap, fmt);
 	vsnprintf(res->text, sizeof(res->text), fmt, ap);
@@ -1188,6 +1192,8 @@ struct txn {
 	unsigned char		*st;	/* RS_* per recipient */
 	size_t			 nsent;	/* RCPT commands sent */
 	size_t			 nacc;	/* recipients accepted */
+	const struct smtp_dsn	*dsn;	/* NULL unless the server offers DSN */
+	struct buf		 rtail;	/* the RCPT line's end (rcpt_tail) */
 };
 
 /* Give r to every accepted (or also every pending) recipient. */
@@ -1219,6 +1225,23 @@ txn_abort(struct txn *t, const char *phase, int dup)
 	}
 	txn_all(t, 0, &r);
 	return -1;
+}
+
+/* What follows the address of recipient i's RCPT TO: ">" and NOTIFY= and
+   ORCPT= when the server takes DSN parameters. */
+static const char *
+rcpt_tail(struct txn *t, size_t i)
+{
+	buf_reset(&t->rtail);
+	buf_addc(&t->rtail, '>');
+	if (t->dsn != NULL && t->dsn->notify != NULL)
+		buf_addf(&t->rtail, " NOTIFY=%s", t->dsn->notify);
+	if (t->dsn != NULL && t->dsn->orcpt != NULL &&
+	    t->dsn->orcpt[i] != NULL) {
+		buf_adds(&t->rtail, " ORCPT=rfc822;");
+		dsn_xtext(t->dsn->orcpt[i], &t->rtail);
+	}
+	return t->rtail.data;
 }
 
 /* A RCPT TO reply for recipient i. */
@@ -1351,7 +1374,7 @@ txn_pipelined(struct txn *t, const char *sender, const char *tail,
 	put_cmd(s, "MAIL FROM:<", sender, tail);
 	for (i = 0; i < t->n; i++)
 		if (t->st[i] == RS_SENT)
-			put_cmd(s, "RCPT TO:<", t->rcpts[i], ">");
+			put_cmd(s, "RCPT TO:<", t->rcpts[i], rcpt_tail(t, i));
 	put_cmd(s, "DATA", NULL, NULL);
 	if (flush(s, s->o.mail_timeout) == -1 ||
 	    read_reply(s, s->o.mail_timeout, rp, NULL) == -1)
@@ -1396,7 +1419,7 @@ txn_stepwise(struct txn *t, const char *sender, const char *tail,
 	for (i = 0; i < t->n; i++) {
 		if (t->st[i] != RS_SENT)
 			continue;
-		put_cmd(s, "RCPT TO:<", t->rcpts[i], ">");
+		put_cmd(s, "RCPT TO:<", t->rcpts[i], rcpt_tail(t, i));
 		if (command(s, s->o.rcpt_timeout, rp) == -1)
 			return txn_abort(t, "sending RCPT TO", 0);
 		txn_rcpt(t, i, rp);
@@ -1413,12 +1436,12 @@ txn_stepwise(struct txn *t, const char *sender, const char *tail,
 int
 smtp_send(struct smtp_session *s, const char *sender,
     const char *const *rcpts, size_t n, const char *msg, size_t msglen,
-    int eightbit, struct smtp_result *res)
+    int eightbit, const struct smtp_dsn *dsn, struct smtp_result *res)
 {
-	struct txn t = { s, rcpts, n, res, NULL, 0, 0 };
-	struct buf body = BUF_INIT;
+	struct txn t = { s, rcpts, n, res, NULL, 0, 0, NULL, BUF_INIT };
+	struct buf body = BUF_INIT, tail = BUF_INIT;
 	struct reply rp;
-	char tail[96], size[32] = "";
+	char size[32] = "";
 	size_t i;
 	int utf8, rc = 0;
 
@@ -1435,13 +1458,28 @@ smtp_send(struct smtp_session *s, const char *sender,
 		goto out;
 	if (smtp_has_ext(s, "SIZE"))
 		snprintf(size, sizeof(size), " SIZE=%zu", body.len);
-	snprintf(tail, sizeof(tail), ">%s%s%s", size,
+	buf_addf(&tail, ">%s%s%s", size,
 	    eightbit && smtp_has_ext(s, "8BITMIME") ? " BODY=8BITMIME" : "",
 	    utf8 ? " SMTPUTF8" : "");
+	/* RFC 3461 parameters only for a server that said it takes them. */
+	if (smtp_has_ext(s, "DSN")) {
+		t.dsn = dsn;
+		if (dsn != NULL && dsn->ret != NULL)
+			buf_addf(&tail, " RET=%s", dsn->ret);
+		if (dsn != NULL && dsn->envid != NULL) {
+			buf_adds(&tail, " ENVID=");
+			dsn_xtext(dsn->envid, &tail);
+		}
+	}
 	if (smtp_has_ext(s, "PIPELINING"))
-		rc = txn_pipelined(&t, sender, tail, &body, &rp);
+		rc = txn_pipelined(&t, sender, tail.data, &body, &rp);
 	else
-		rc = txn_stepwise(&t, sender, tail, &body, &rp);
+		rc = txn_stepwise(&t, sender, tail.data, &body, &rp);
+	/* Accepted by a server that will not report the delivery. */
+	if (!smtp_has_ext(s, "DSN"))
+		for (i = 0; i < n; i++)
+			if (t.st[i] == RS_DONE && res[i].kind == 2)
+				res[i].relayed = 1;
 out:
 	/* Every recipient leaves with a result, whatever happened. */
 	for (i = 0; i < n; i++)
@@ -1450,5 +1488,7 @@ out:
 			    s->hostaddr);
 	free(t.st);
 	buf_free(&body);
+	buf_free(&tail);
+	buf_free(&t.rtail);
 	return (rc == -1 || s->broken) ? -1 : 0;
 }

@@ -101,6 +101,8 @@ struct smtp_result {
 	int	kind;		/* 2 done, 4 temporary, 5 permanent */
 	int	dup;		/* 1: connection lost after the final dot */
 	int	auth;		/* 1: the server refused the SASL login */
+	int	relayed;	/* 1: accepted by a server that offers no DSN
+				   (it will not report the delivery) */
 	char	text[512];	/* "host ... said: 550 5.1.1 no such user (in
 				   reply to RCPT TO command)" or "connect to
 				   host[1.2.3.4]:25: Connection refused" */
@@ -137,10 +139,24 @@ const char *smtp_ext_param(const struct smtp_session *s,
     const char *keyword);
 
 /*
+ * The DSN parameters of a transaction (RFC 3461), as the submitter gave
+ * them (sendmail -N, -R, -V); sent only to a server that offers DSN.
+ */
+struct smtp_dsn {
+	const char		*notify;	/* NOTIFY=, e.g. "FAILURE,DELAY" */
+	const char		*ret;		/* RET=: "FULL" or "HDRS" */
+	const char		*envid;		/* ENVID= (xtext-encoded here) */
+	const char *const	*orcpt;		/* per recipient: ORCPT=rfc822;
+						   the address as submitted */
+};
+
+/*
  * One mail transaction. msg holds the message with LF line ends (it is
  * sent with CRLF, dot-stuffed; bare CR becomes a line break; lines over
  * line_limit are folded without losing content). eightbit requests
- * BODY=8BITMIME when offered; SIZE= is sent when offered.
+ * BODY=8BITMIME when offered; SIZE= is sent when offered. dsn (NULL, or
+ * any member NULL: none) adds RET=, ENVID=, NOTIFY= and ORCPT= when the
+ * server offers DSN; without DSN, accepted recipients get res.relayed.
  * Fills res[0..n-1], one per recipient (all with the same result when
  * MAIL FROM, DATA or the final dot fails).
  * Returns 0 when the session can carry another transaction, -1 when it
@@ -148,7 +164,7 @@ const char *smtp_ext_param(const struct smtp_session *s,
  */
 int smtp_send(struct smtp_session *s, const char *sender,
     const char *const *rcpts, size_t n, const char *msg, size_t msglen,
-    int eightbit, struct smtp_result *res);
+    int eightbit, const struct smtp_dsn *dsn, struct smtp_result *res);
 /* RSET between transactions; 0, or -1 when the session is broken. */
 int smtp_rset(struct smtp_session *s);
 /* QUIT (best effort), close and free. */

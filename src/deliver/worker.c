@@ -20,6 +20,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
+#include "mail/dsn.h"
 #include "spool/qfile.h"
 
 /* Session state carried from one message of the batch to the next. */
@@ -34,16 +35,16 @@ struct wsess {
 	char			 down_relay[330]; /* "none", or the peer met */
 };
 
-/* Report one recipient to the parent. */
+/* Report one recipient to the parent (relayed: see worker.h). */
 static void
 report(int fd, const char *qid, size_t idx, enum verdict v,
-    const struct smtp_result *r)
+    const struct smtp_result *r, int relayed)
 {
 	char line[800];
 	int n;
 
 	n = snprintf(line, sizeof(line), "R %s %zu %c %s %s\n", qid, idx,
-	    v == V_SENT ? 'S' : v == V_BOUNCE ? 'B' : 'D',
+	    v == V_SENT ? (relayed ? 'L' : 'S') : v == V_BOUNCE ? 'B' : 'D',
 	    r->dsn[0] ? r->dsn : "4.0.0", r->text);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = (int)strlen(line);
@@ -75,7 +76,9 @@ finish_rcpt(const struct worker_cfg *wc, int fd, const struct job_msg *jm,
 	    "dsn=%s, status=%s (%s)", jm->qid, env->rcpt[idx].addr, orig,
 	    relay, now - env->arrival, a < 0 ? 0 : a, b < 0 ? 0 : b, conn_s,
 	    xfer_s, r->dsn, verdict_status(v), r->text);
-	report(fd, jm->qid, idx, v, r);
+	/* -N SUCCESS and a relay that will not report: we do (bounce.h). */
+	report(fd, jm->qid, idx, v, r, v == V_SENT && r->relayed &&
+	    env->notify != NULL && dsn_notify_wants(env->notify, "SUCCESS"));
 }
 
 /* Fill a result that applies to a whole message without a session. */
@@ -233,6 +236,26 @@ session_open(const struct worker_cfg *wc, struct wsess *ws,
 	return NULL;
 }
 
+/*
+ * The DSN parameters for recipients idx[0..n) of env: what the submitter
+ * gave, and each recipient as submitted for ORCPT (before alias
+ * expansion and smtp_generic_maps). dsn->orcpt is allocated.
+ */
+static void
+worker_dsn(const struct qenv *env, const size_t *idx, size_t n,
+    struct smtp_dsn *dsn)
+{
+	const char **orcpt = xcalloc(n + 1, sizeof(*orcpt));
+
+	for (size_t i = 0; i < n; i++)
+		orcpt[i] = env->rcpt[idx[i]].orig ? env->rcpt[idx[i]].orig :
+		    env->rcpt[idx[i]].addr;
+	dsn->notify = env->notify;
+	dsn->ret = env->ret;
+	dsn->envid = env->envid;
+	dsn->orcpt = orcpt;
+}
+
 /* Deliver one message of the batch. */
 static void
 deliver_one(const struct worker_cfg *wc, struct wsess *ws,
@@ -241,6 +264,7 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	struct buf data = BUF_INIT, out = BUF_INIT;
 	struct qenv env;
 	struct smtp_result one, *res = NULL;
+	struct smtp_dsn dsn = { 0 };
 	const char **rcpts = NULL;
 	size_t *idx = NULL, n = 0, off;
 	char path[PATH_BUF + QID_MAX + 2], err[600];
@@ -334,9 +358,10 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	}
 	conn_s = now_real() - t0;
 	t0 = now_real();
+	worker_dsn(&env, idx, n, &dsn);
 	rc = smtp_send(ws->s, env.sender, rcpts, n, rw ? out.data :
 	    data.data + off, rw ? out.len : env.size,
-	    (env.flags & QF_8BIT) != 0, res);
+	    (env.flags & QF_8BIT) != 0, &dsn, res);
 	xfer_s = now_real() - t0;
 	for (size_t i = 0; i < n; i++)
 		finish_rcpt(wc, fd, jm, &env, idx[i], &res[i], smtp_peer(ws->s),
@@ -354,6 +379,7 @@ out:
 			fatal("cannot report to the queue manager");
 	}
 	free(res);
+	free((void *)dsn.orcpt);
 	if (rcpts != NULL)
 		for (size_t i = 0; i < n; i++)
 			free((char *)rcpts[i]);
@@ -428,6 +454,7 @@ worker_result_parse(const char *line, struct wresult *out)
 	p = end + 1;
 	switch (*p) {
 	case 'S': out->verdict = V_SENT; break;
+	case 'L': out->verdict = V_SENT; out->relayed = 1; break;
 	case 'D': out->verdict = V_DEFER; break;
 	case 'B': out->verdict = V_BOUNCE; break;
 	default: return -1;

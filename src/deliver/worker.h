@@ -8,7 +8,9 @@
  * pipe. Workers report; only the parent changes the spool.
  *
  * Protocol, one line each (only this worker writes its pipe):
- *   R QID IDX VERDICT DSN TEXT    recipient IDX: S(ent), D(eferred), B(ounced)
+ *   R QID IDX VERDICT DSN TEXT    recipient IDX: S(ent), D(eferred), B(ounced),
+ *                                 or L: sent to a relay without DSN when
+ *                                 the sender asked for SUCCESS notices
  *   M QID                         every recipient of QID has been reported
  *   T KEY HEX                     a TLS session to resume (tls.h)
  *   A KEY                         the relay refused the login that
@@ -135,6 +137,7 @@ struct wresult {
 	char		qid[QID_MAX];
 	size_t		idx;
 	enum verdict	verdict;
+	int		relayed;	/* 'L': sent, the sender gets a notice */
 	char		dsn[16];
 	char		text[600];
 };

@@ -90,6 +90,9 @@ qstate_format(const struct qstate *s, struct buf *out)
 {
 	buf_addf(out, "%s\nattempts %d\nlast %.6f\n", QSTATE_MAGIC,
 	    s->attempts, s->last);
+	/* Only when set: a record without a warning reads as before. */
+	if (s->warned)
+		buf_adds(out, "warned 1\n");
 	for (size_t i = 0; i < s->n; i++) {
 		if (s->r[i].st == RS_PENDING)
 			continue;
@@ -216,6 +219,12 @@ qstate_parse(const char *data, size_t len, size_t nrcpt, struct qstate *s,
 				snprintf(err, errlen, "line %d: bad time", lineno);
 				goto out;
 			}
+		} else if (strcmp(line, "warned") == 0) {
+			if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0) {
+				snprintf(err, errlen, "line %d: bad warned", lineno);
+				goto out;
+			}
+			s->warned = v[0] == '1';
 		} else if (strcmp(line, "rcpt") == 0) {
 			char e[128];
 			if (parse_rcpt(v, s, e, sizeof(e)) < 0) {

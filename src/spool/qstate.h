@@ -4,13 +4,15 @@
  *   POSTERN-STATE 1
  *   attempts 3                         delivery attempts so far
  *   last 1763740325.5                  time of the last attempt
+ *   warned 1                           optional: the delay warning went
+ *                                      out (delay_warning_time)
  *   rcpt 0 sent 2.0.0 250 2.0.0 Ok     index, status, dsn, text
  *   rcpt 1 deferred 4.4.1 connect to ... refused
  *   rcpt 2 failed 5.1.1 host said: 550 5.1.1 unknown user
  *   end-of-state
  *
  * Status is pending, sent, deferred (temporary failure; retried) or failed
- * (permanent; kept until bounces exist). A recipient without an rcpt line
+ * (permanent; returned to the sender once nothing is left to try). A recipient without an rcpt line
  * is pending. The record is written only by posternd, with fs_replace, so
  * a crash leaves the old record or the new one. A missing record means
  * every recipient is pending. Next retry times are not stored: they are a
@@ -42,6 +44,7 @@ struct qstate_rcpt {
 struct qstate {
 	int			 attempts;
 	double			 last;
+	int			 warned;	/* delay warning sent */
 	size_t			 n;	/* number of recipients */
 	struct qstate_rcpt	*r;
 };

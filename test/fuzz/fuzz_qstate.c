@@ -28,6 +28,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		for (size_t i = 0; i < 4; i++)
 			if (again.r[i].st != st.r[i].st)
 				abort();
+		if (again.warned != st.warned)
+			abort();
 		qstate_free(&again);
 		qstate_free(&st);
 		buf_free(&b);

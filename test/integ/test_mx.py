@@ -250,18 +250,12 @@ def _permanent(bins, root, relay, dsn, text):
         assert "dsn=%s," % dsn in line, line
         assert text in line, line
         qid = re.search(status_re(RCPT, "bounced"), line).group(1)
-        # Not deferred to be tried again: marked failed, never retried
-        # (bounce messages do not exist yet; the file is kept).
-        failed = r"^rcpt 0 failed %s " % re.escape(dsn)
-
-        def state():
-            try:
-                with open(os.path.join(net.sb.spool, "state", qid)) as f:
-                    return f.read()
-            except FileNotFoundError:
-                return ""
-        net.sb.wait(lambda: re.search(failed, state(), re.M),
-                    what="rcpt 0 marked failed in state/%s" % qid)
+        # Not deferred to be tried again: returned to the sender at once.
+        # The bounce goes through the same relayhost and fails the same
+        # way: it is dropped, never returned itself.
+        net.sb.wait_log(r"%s: sender non-delivery notification: " % qid)
+        net.sb.wait_log(r"undeliverable postmaster notification discarded")
+        net.sb.wait(lambda: net.sb.all_queued() == {}, what="empty queue")
         time.sleep(4)
         assert len(net.sb.log_lines(status_re(RCPT, r"\w+"))) == 1, \
             net.sb.log_text()

@@ -69,6 +69,8 @@ state_damaged(void **unused)
 		"POSTERN-STATE 1\nattempts \nend-of-state\n",
 		"POSTERN-STATE 1\nattempts +1\nend-of-state\n",
 		"POSTERN-STATE 1\nattempts 1.5\nend-of-state\n",
+		"POSTERN-STATE 1\nwarned yes\nend-of-state\n",
+		"POSTERN-STATE 1\nwarned\nend-of-state\n",
 	};
 	struct qstate s;
 	char err[128];
@@ -148,6 +150,13 @@ result_lines(void **unused)
 	assert_int_equal(r.verdict, V_DEFER);
 	assert_string_equal(r.dsn, "4.4.1");
 	assert_string_equal(r.text, "connect to x: refused");
+	assert_int_equal(r.relayed, 0);
+	/* Sent to a relay without DSN, and the sender asked for SUCCESS. */
+	assert_int_equal(worker_result_parse("R 3F2A9C01B3 0 L 2.0.0 250 ok",
+	    &r), 0);
+	assert_int_equal(r.verdict, V_SENT);
+	assert_int_equal(r.relayed, 1);
+	assert_string_equal(r.text, "250 ok");
 	assert_int_equal(worker_result_parse("M 3F2A9C01B3", &r), 0);
 	assert_int_equal(r.type, 'M');
 	assert_int_equal(worker_result_parse("M 3F2A9C01B3 x", &r), -1);
@@ -158,12 +167,42 @@ result_lines(void **unused)
 	assert_int_equal(worker_result_parse("", &r), -1);
 }
 
+/* The delay warning mark survives a round trip; absent means not sent. */
+static void
+state_warned(void **unused)
+{
+	static const char old[] = "POSTERN-STATE 1\nattempts 1\nlast 5\n"
+	    "rcpt 0 deferred 4.4.1 refused\nend-of-state\n";
+	struct qstate s, t;
+	struct buf b = BUF_INIT;
+	char err[128];
+
+	assert_int_equal(qstate_parse(old, strlen(old), 1, &s, err,
+	    sizeof(err)), 0);
+	assert_int_equal(s.warned, 0);
+	qstate_format(&s, &b);
+	/* Without a warning the record is what it always was. */
+	assert_null(strstr(b.data, "warned"));
+	s.warned = 1;
+	buf_reset(&b);
+	qstate_format(&s, &b);
+	assert_non_null(strstr(b.data, "\nwarned 1\n"));
+	assert_int_equal(qstate_parse(b.data, b.len, 1, &t, err, sizeof(err)),
+	    0);
+	assert_int_equal(t.warned, 1);
+	assert_int_equal(t.r[0].st, RS_DEFERRED);
+	qstate_free(&s);
+	qstate_free(&t);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(state_round_trip),
 		cmocka_unit_test(state_damaged),
+		cmocka_unit_test(state_warned),
 		cmocka_unit_test(schedule_points),
 		cmocka_unit_test(policy),
 		cmocka_unit_test(result_lines),
