@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "deliver/qindex.h"
 #include "deliver/worker.h"
 #include "spool/qstate.h"
 #include "spool/spool.h"
@@ -33,6 +34,7 @@ struct qmsg {
 	int		more_due;	/* due now for those only */
 	unsigned char	*tried;		/* per recipient: routed this cycle */
 	pid_t		worker;		/* 0 when idle */
+	size_t		slot;		/* its place in qmgr.m */
 	struct qstate	st;
 };
 
@@ -58,6 +60,14 @@ struct qmgr {
 	size_t		  cap;
 	long long	  min_backoff;
 	long long	  max_backoff;
+	struct qindex	  ix;		/* queue ID -> entry */
+	/*
+	 * A lower bound of the next time an idle message that is not due
+	 * yet becomes due (0: none known). qmgr_due computes it exactly;
+	 * every change that makes a message due lowers it, so the daemon
+	 * need not look at the whole table while nothing new is due.
+	 */
+	double		  next_wake;
 };
 
 /* Set up paths and the backoff bounds; no I/O. */
@@ -78,7 +88,9 @@ void qmgr_scan_deferred(struct qmgr *q);
 void qmgr_flush(struct qmgr *q);
 /*
  * Collect up to max idle messages due at now into out, oldest first;
- * returns how many.
+ * returns how many. One pass over the table, which also sets next_wake
+ * to the earliest next try after now of the idle messages left out
+ * (those due now but beyond max count as "now").
  */
 size_t qmgr_due(struct qmgr *q, double now, struct qmsg **out, size_t max);
 /* Move a due deferred message to active/ before delivery; 0 or -1. */
