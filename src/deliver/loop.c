@@ -50,7 +50,6 @@
 #include "lib/util.h"
 #include "lib/xalloc.h"
 
-#define RESCAN_SECS	60	/* safety net behind inotify */
 #define BATCH_MAX	5000	/* messages per worker */
 #define WORKER_BACKLOG	5000	/* waiting messages per extra worker */
 #define COLLECT_MAX	20000	/* due messages routed per round */
@@ -76,6 +75,7 @@ struct daemon {
 	int		 sig_fd[2];
 	double		 next_rescan;
 	int		 kick;		/* look at the table again */
+	double		 rescan_secs;	/* queue_run_delay */
 };
 
 static int sig_write_fd = -1;
@@ -127,6 +127,8 @@ daemon_cfg(struct daemon *d, struct config *cf, char *err, size_t errlen)
 	d->maxw = (size_t)conf_int(cf, "smtp_destination_concurrency_limit");
 	if (d->maxw > (size_t)conf_int(cf, "default_process_limit"))
 		d->maxw = (size_t)conf_int(cf, "default_process_limit");
+	/* The safety net behind inotify; retries have their own times. */
+	d->rescan_secs = (double)conf_time(cf, "queue_run_delay");
 	return 0;
 }
 
@@ -743,12 +745,13 @@ loop_run(struct config *cf)
 	if (d.ino_fd < 0 || inotify_add_watch(d.ino_fd, d.q.dir[QD_NEW],
 	    IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) < 0)
 		log_warn("inotify on %s failed; new mail waits for the "
-		    "periodic scan (%d s)", d.q.dir[QD_NEW], RESCAN_SECS);
+		    "periodic scan (queue_run_delay, %.0f s)", d.q.dir[QD_NEW],
+		    d.rescan_secs);
 	d.ctl_fd = ctl_listen(&d);
 	qmgr_recover(&d.q);
 	log_info("daemon started -- postern, queue directory %s",
 	    conf_str(cf, "queue_directory"));
-	d.next_rescan = now_real() + RESCAN_SECS;
+	d.next_rescan = now_real() + d.rescan_secs;
 	d.kick = 1;
 	for (;;) {
 		if (d.kick || (d.q.next_wake > 0 &&
@@ -761,7 +764,7 @@ loop_run(struct config *cf)
 		if (now_real() >= d.next_rescan) {
 			qmgr_pickup(&d.q);
 			qmgr_scan_deferred(&d.q);
-			d.next_rescan = now_real() + RESCAN_SECS;
+			d.next_rescan = now_real() + d.rescan_secs;
 		}
 	}
 	log_info("terminating on signal; waiting for delivery processes");
