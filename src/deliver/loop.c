@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@
 #include "lib/xalloc.h"
 
 #define BATCH_MAX	5000	/* messages per worker */
-#define WORKER_BACKLOG	5000	/* waiting messages per extra worker */
+#define WORKER_BACKLOG	20000	/* waiting messages per extra worker */
 #define COLLECT_MAX	20000	/* due messages routed per round */
 #define STOP_GRACE_MS	10000	/* SIGTERM: let transactions finish */
 #define FORK_RETRY_SECS	10	/* no pipe or process: try the batch again */
@@ -670,8 +671,11 @@ poll_once(struct daemon *d, int timeout)
 			;
 		qmgr_pickup(&d->q);
 	}
-	if (pfd[2].revents)
+	if (pfd[2].revents) {
 		ctl_serve(d);
+		/* A request may have made mail due (flush, release...). */
+		d->kick = 1;
+	}
 	/* Workers from the end, since worker_close reorders the array. */
 	for (size_t i = np; i-- > 3;) {
 		if (pfd[i].revents && worker_input(d, &d->w[i - 3]))
@@ -721,12 +725,30 @@ alias_expand(void *arg, const struct qenv *in, struct qenv *out, char *err,
 	return route_expand(&d->wc.rt, in, out, NULL, NULL, err, errlen);
 }
 
+/*
+ * Once the queue is empty and no worker runs, give the heap a large
+ * drain grew back to the system: an idle daemon stays small, and so do
+ * the next workers, whose page tables start as copies of the daemon's.
+ */
+static void
+trim_when_idle(struct daemon *d, int *trimmed)
+{
+	if (d->q.n > 0 || d->nw > 0) {
+		*trimmed = 0;
+		return;
+	}
+	if (!*trimmed)
+		(void)malloc_trim(0);
+	*trimmed = 1;
+}
+
 /* The daemon's main loop. */
 int
 loop_run(struct config *cf)
 {
 	struct daemon d;
 	char err[600];
+	int trimmed = 0;
 
 	memset(&d, 0, sizeof(d));
 	d.cf = cf;
@@ -759,6 +781,7 @@ loop_run(struct config *cf)
 			d.kick = 0;
 			schedule(&d);
 		}
+		trim_when_idle(&d, &trimmed);
 		if (poll_once(&d, next_timeout(&d)))
 			break;
 		if (now_real() >= d.next_rescan) {
