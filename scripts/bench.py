@@ -78,6 +78,13 @@ def rss_kb(pid):
     return 0
 
 
+def cpu_secs(pid):
+    """User + system CPU of pid so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def children(pid):
     out = []
     for d in os.listdir("/proc"):
@@ -376,11 +383,17 @@ class Bench:
         dt = self.start_daemon()
         time.sleep(0.5)
         rss = total_rss_kb(self.daemon.pid)
+        # Nothing is due: an idle daemon must not walk its table.
+        cpu0 = cpu_secs(self.daemon.pid)
+        time.sleep(3)
+        idle_cpu = cpu_secs(self.daemon.pid) - cpu0
         self.stop_daemon()
         self.stop_sink(p)
         self.result("start-up with %d queued" % BIG, "%.2f" % dt, "s",
                     "posternd start -> \"daemon started\"")
         self.result("  RSS then", "%.1f" % (rss / 1024), "MB")
+        self.result("  CPU while idle", "%.3f" % (idle_cpu / 3), "s/s",
+                    "nothing due for 3 s")
         return rss
 
     def run(self):
