@@ -4,6 +4,7 @@
 #   make check      unit tests (cmocka) and integration tests (pytest), all
 #                   built with AddressSanitizer and UBSan in test/build/
 #   make demo       a sandboxed posternd and test smarthost, one message
+#   make bench      throughput, latency and memory against local sinks
 #   make install    PREFIX=/usr/local DESTDIR=   (programs, man pages,
 #                   systemd unit, example main.cf, postern user, spool)
 #   make install-init INIT=sysv|openrc   an init script in /etc/init.d
@@ -153,6 +154,16 @@ integ: $(T_PROGS)
 demo: deps all
 	$(PYTHON) scripts/demo.py $(CURDIR)/$(B)
 
+# `make bench`: release programs against local sinks (scripts/bench.py).
+# Needs no Postfix installed: scripts/bench-deps unpacks its smtp-sink.
+$(B)/bench/benchsink: test/bench/benchsink.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) -O2 -o $@ $< -lssl -lcrypto
+
+bench: deps all $(B)/bench/benchsink
+	$(PYTHON) scripts/bench.py $(CURDIR)/$(B) $(CURDIR)/$(B)/bench/benchsink \
+		"$$(scripts/bench-deps $(CURDIR)/$(B)/bench)"
+
 # ---- install --------------------------------------------------------------
 install: all
 	scripts/install.sh "$(DESTDIR)" "$(SBINDIR)" "$(BINDIR)" "$(MANDIR)" \
@@ -178,8 +189,8 @@ uninstall:
 clean:
 	rm -rf $(B) $(T)
 
-.PHONY: all deps check check-build unit integ fuzz demo install install-init \
-	uninstall clean
+.PHONY: all deps check check-build unit integ fuzz demo bench install \
+	install-init uninstall clean
 
 -include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(B)/cmd/*.d \
 	$(T)/cmd/*.d

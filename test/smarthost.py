@@ -87,7 +87,11 @@ server thread on each command):
   rcpt_replies   {address(lower case): "550 5.1.1 no such user"}
   dsn            False (default) or True: see DSN above
   data_reply     None, or the reply to the final dot ("451 4.3.0 later")
+  data_reply_times  0 (default): data_reply until changed; N: only for
+                 the next N ends of DATA, then data_reply is None again
   data_delay     seconds to wait before replying to the final dot
+  A reply starting with 421 (in rcpt_replies or data_reply) closes the
+  connection after it is sent, as RFC 5321 3.8 says a server does.
   stop()         refuse all connections (nothing listens on the port) and
                  drop open ones; start() listens again on the same port.
 
@@ -392,6 +396,11 @@ class _Handler:
             attempt["outcome"] = "lost"
             return "421 4.4.2 connection lost"
         reply = host.data_reply
+        if reply and host.data_reply_times:
+            # data_reply for this many ends of DATA, then None again.
+            host.data_reply_times -= 1
+            if host.data_reply_times == 0:
+                host.data_reply = None
         if reply:
             attempt["outcome"] = reply
             with host._lock:
@@ -806,6 +815,11 @@ class _Server(SMTP):
         await super().push(status)
         if isinstance(status, str) and status.startswith("354"):
             self._data_start = self._consumed()
+        if isinstance(status, str) and status.startswith("421"):
+            # RFC 5321 3.8: "421 ... closing transmission channel". A
+            # reply of 421 in rcpt_replies or data_reply really closes.
+            self.host._closed_421 += 1
+            self.transport.close()
 
     # ---- AUTH -----------------------------------------------------------
     @classmethod
@@ -1134,7 +1148,9 @@ class Smarthost:
         self.rcpt_replies = {}
         self.data_reply = None
         self.data_delay = 0
+        self.data_reply_times = 0
         # What happened.
+        self._closed_421 = 0        # connections closed after a 421
         self.messages = []
         self.attempts = []
         self.connections = 0
@@ -1341,6 +1357,7 @@ class Smarthost:
             self.auth_log.clear()
         self.rcpt_replies = {}
         self.data_reply = None
+        self.data_reply_times = 0
         self.data_delay = 0
 
     def wait(self, predicate, timeout=30):

@@ -1,13 +1,27 @@
 /*
  * loop.c - posternd's event loop: pickup, scheduling, workers, control.
  *
- * Scheduling is deliberately simple: every due message is handed to a
- * worker in batches, at most smtp_destination_concurrency_limit workers
- * (bounded by default_process_limit) at a time, all for the one relay.
- * A worker that dies costs a retry, never the daemon.
+ * Scheduling is deliberately simple: due messages are handed to workers
+ * in batches, one relay per worker, at most
+ * smtp_destination_concurrency_limit workers (bounded by
+ * default_process_limit) at a time. A worker that dies costs a retry,
+ * never the daemon.
+ *
+ * Few workers, large batches: one pipelined session delivers thousands
+ * of messages a second, while every forked worker costs the memory of a
+ * process (its page tables map the daemon's whole table). A relay gets
+ * one worker; another one only for each WORKER_BACKLOG messages still
+ * waiting for it. A batch is at most BATCH_MAX messages, so a backlog
+ * of thousands uses a handful of connections.
+ *
+ * The table is looked at only when something may have changed: a worker
+ * ended (its slot is free), a message became due (new mail, a flush, a
+ * retry time reached: qmgr's next_wake), or the configuration changed.
+ * Results streaming in from workers cost no pass over the table.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,8 +54,9 @@
 #include "lib/util.h"
 #include "lib/xalloc.h"
 
-#define RESCAN_SECS	60	/* safety net behind inotify */
-#define BATCH_MAX	100	/* messages per worker */
+#define BATCH_MAX	5000	/* messages per worker */
+#define WORKER_BACKLOG	20000	/* waiting messages per extra worker */
+#define COLLECT_MAX	20000	/* due messages routed per round */
 #define STOP_GRACE_MS	10000	/* SIGTERM: let transactions finish */
 #define FORK_RETRY_SECS	10	/* no pipe or process: try the batch again */
 
@@ -49,6 +64,7 @@ struct wproc {
 	pid_t		pid;
 	int		fd;
 	struct buf	in;
+	char		*hop;		/* the relay it delivers to */
 };
 
 struct daemon {
@@ -63,6 +79,8 @@ struct daemon {
 	int		 ctl_fd;
 	int		 sig_fd[2];
 	double		 next_rescan;
+	int		 kick;		/* look at the table again */
+	double		 rescan_secs;	/* queue_run_delay */
 };
 
 static int sig_write_fd = -1;
@@ -116,6 +134,8 @@ daemon_cfg(struct daemon *d, struct config *cf, char *err, size_t errlen)
 	d->maxw = (size_t)conf_int(cf, "smtp_destination_concurrency_limit");
 	if (d->maxw > (size_t)conf_int(cf, "default_process_limit"))
 		d->maxw = (size_t)conf_int(cf, "default_process_limit");
+	/* The safety net behind inotify; retries have their own times. */
+	d->rescan_secs = (double)conf_time(cf, "queue_run_delay");
 	return 0;
 }
 
@@ -271,6 +291,7 @@ start_worker(struct daemon *d, struct pick *pk, size_t n)
 	memset(&d->w[d->nw], 0, sizeof(d->w[d->nw]));
 	d->w[d->nw].pid = pid;
 	d->w[d->nw].fd = pfd[0];
+	d->w[d->nw].hop = xstrdup(pk[0].hop);
 	d->nw++;
 }
 
@@ -396,10 +417,42 @@ pick_cmp(const void *a, const void *b)
 	return (x->m->arrival > y->m->arrival) - (x->m->arrival < y->m->arrival);
 }
 
+/* Workers running for relay hop. */
+static size_t
+workers_for(const struct daemon *d, const char *hop)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < d->nw; i++)
+		if (d->w[i].hop != NULL && strcasecmp(d->w[i].hop, hop) == 0)
+			k++;
+	return k;
+}
+
+/*
+ * How many new workers a relay with backlog waiting messages gets: one
+ * when it has none, and one more for each full WORKER_BACKLOG messages
+ * that would still wait after the batches given out; at most share.
+ */
+static size_t
+workers_wanted(const struct daemon *d, const char *hop, size_t backlog,
+    size_t share)
+{
+	size_t w;
+
+	if (workers_for(d, hop) == 0)
+		w = 1 + (backlog > BATCH_MAX ?
+		    (backlog - BATCH_MAX) / WORKER_BACKLOG : 0);
+	else
+		w = backlog / WORKER_BACKLOG;
+	return w < share ? w : share;
+}
+
 /*
  * Hand due messages to workers, within the concurrency limit: each
  * worker gets messages for one relay; a relay's share of the free
- * workers follows its share of the due mail, at least one each.
+ * workers follows its share of the due mail, at least one each, and
+ * workers_wanted() keeps their number low.
  */
 static void
 schedule(struct daemon *d)
@@ -407,14 +460,15 @@ schedule(struct daemon *d)
 	struct qmsg **due;
 	struct pick *pk;
 	char **hops;
-	size_t n, np = 0, slots, start, end, left, w, per;
+	size_t n, np = 0, slots, start, end, left, w, per, settled = 0;
+	size_t started = 0;
 	double now = now_real();
 
 	if (d->nw >= d->maxw)
 		return;
 	slots = d->maxw - d->nw;
-	due = xcalloc(slots * BATCH_MAX, sizeof(*due));
-	n = qmgr_due(&d->q, now, due, slots * BATCH_MAX);
+	due = xcalloc(COLLECT_MAX, sizeof(*due));
+	n = qmgr_due(&d->q, now, due, COLLECT_MAX);
 	pk = xcalloc(n + 1, sizeof(*pk));
 	hops = xcalloc(n + 1, sizeof(*hops));
 	for (size_t i = 0; i < n; i++) {
@@ -424,7 +478,8 @@ schedule(struct daemon *d)
 		if (route_msg(d, m, &pk[np], &hops[np])) {
 			pk[np].hop = hops[np];
 			np++;
-		}
+		} else
+			settled++;
 	}
 	qsort(pk, np, sizeof(*pk), pick_cmp);
 	left = slots;
@@ -437,10 +492,21 @@ schedule(struct daemon *d)
 			w = 1;
 		if (w > left)
 			w = left;
+		w = workers_wanted(d, pk[start].hop, end - start, w);
+		if (w == 0)
+			continue;
 		per = (end - start + w - 1) / w;
-		for (size_t i = start; i < end && left > 0; i += per, left--)
+		if (per > BATCH_MAX)
+			per = BATCH_MAX;
+		for (size_t i = start, k = 0; i < end && k < w; i += per, k++) {
 			start_worker(d, pk + i, end - i < per ? end - i : per);
+			left--;
+			started++;
+		}
 	}
+	/* More was due than one round takes: go on while it gets done. */
+	if (n == COLLECT_MAX && (started > 0 || settled > 0))
+		d->kick = 1;
 	/* Picks without a worker stay due for the next round, as they
 	   were: their recipients are not tried in this cycle. */
 	for (size_t i = 0; i < np; i++) {
@@ -514,7 +580,10 @@ worker_close(struct daemon *d, size_t i)
 	qmgr_admin_idle(&d->q, &d->wc.rt.rw);	/* requeues that waited */
 	close(d->w[i].fd);
 	buf_free(&d->w[i].in);
+	free(d->w[i].hop);
 	d->w[i] = d->w[--d->nw];
+	/* A free slot, and its relay's waiting mail may now get it. */
+	d->kick = 1;
 }
 
 /* Reap exited children. */
@@ -553,6 +622,7 @@ reload(struct daemon *d)
 	d->cf = cf;
 	d->q.min_backoff = conf_time(cf, "minimal_backoff_time");
 	d->q.max_backoff = conf_time(cf, "maximal_backoff_time");
+	d->kick = 1;
 	log_info("reloaded configuration from %s/main.cf", config_dir(cf));
 	(void)svc_notify("READY=1");
 }
@@ -581,7 +651,9 @@ next_timeout(struct daemon *d)
 {
 	double now = now_real(), t = d->next_rescan, due;
 
-	due = qmgr_next_due(&d->q);
+	due = d->q.next_wake;
+	if (d->kick)
+		return 0;
 	if (due > 0 && due < t && d->nw < d->maxw)
 		t = due;
 	if (t <= now)
@@ -614,8 +686,11 @@ poll_once(struct daemon *d, int timeout)
 			;
 		qmgr_pickup(&d->q);
 	}
-	if (pfd[2].revents)
+	if (pfd[2].revents) {
 		ctl_serve(d);
+		/* A request may have made mail due (flush, release...). */
+		d->kick = 1;
+	}
 	/* Workers from the end, since worker_close reorders the array. */
 	for (size_t i = np; i-- > 3;) {
 		if (pfd[i].revents && worker_input(d, &d->w[i - 3]))
@@ -665,12 +740,30 @@ alias_expand(void *arg, const struct qenv *in, struct qenv *out, char *err,
 	return route_expand(&d->wc.rt, in, out, NULL, NULL, err, errlen);
 }
 
+/*
+ * Once the queue is empty and no worker runs, give the heap a large
+ * drain grew back to the system: an idle daemon stays small, and so do
+ * the next workers, whose page tables start as copies of the daemon's.
+ */
+static void
+trim_when_idle(struct daemon *d, int *trimmed)
+{
+	if (d->q.n > 0 || d->nw > 0) {
+		*trimmed = 0;
+		return;
+	}
+	if (!*trimmed)
+		(void)malloc_trim(0);
+	*trimmed = 1;
+}
+
 /* The daemon's main loop. */
 int
 loop_run(struct config *cf)
 {
 	struct daemon d;
 	char err[600];
+	int trimmed = 0;
 
 	memset(&d, 0, sizeof(d));
 	d.cf = cf;
@@ -689,21 +782,28 @@ loop_run(struct config *cf)
 	if (d.ino_fd < 0 || inotify_add_watch(d.ino_fd, d.q.dir[QD_NEW],
 	    IN_MOVED_TO | IN_CREATE | IN_ONLYDIR) < 0)
 		log_warn("inotify on %s failed; new mail waits for the "
-		    "periodic scan (%d s)", d.q.dir[QD_NEW], RESCAN_SECS);
+		    "periodic scan (queue_run_delay, %.0f s)", d.q.dir[QD_NEW],
+		    d.rescan_secs);
 	d.ctl_fd = ctl_listen(&d);
 	qmgr_recover(&d.q);
 	log_info("daemon started -- postern, queue directory %s",
 	    conf_str(cf, "queue_directory"));
 	(void)svc_notify("READY=1");
-	d.next_rescan = now_real() + RESCAN_SECS;
+	d.next_rescan = now_real() + d.rescan_secs;
+	d.kick = 1;
 	for (;;) {
-		schedule(&d);
+		if (d.kick || (d.q.next_wake > 0 &&
+		    d.q.next_wake <= now_real())) {
+			d.kick = 0;
+			schedule(&d);
+		}
+		trim_when_idle(&d, &trimmed);
 		if (poll_once(&d, next_timeout(&d)))
 			break;
 		if (now_real() >= d.next_rescan) {
 			qmgr_pickup(&d.q);
 			qmgr_scan_deferred(&d.q);
-			d.next_rescan = now_real() + RESCAN_SECS;
+			d.next_rescan = now_real() + d.rescan_secs;
 		}
 	}
 	log_info("terminating on signal; waiting for delivery processes");

@@ -10,11 +10,21 @@
  *           the message, then its state; an orphan state record is
  *           removed at the next start, and a message with nothing left
  *           to try is returned (again) and removed.
- * The table is a plain array: this is a small machine's queue. (Scaling to
- * very large queues belongs to the scheduler issue.)
+ * The table is an array (q->m, each entry knowing its slot, so removal is
+ * constant time) with a hash index by queue ID (qindex.h). Start-up reads
+ * only the envelope block of each queue file (a bounded head), so a queue
+ * of 100,000 messages loads in seconds; the whole file is read at
+ * delivery. Per message the daemon keeps the envelope's addresses and the
+ * recipients' state: a few hundred bytes.
+ *
+ * A delivered message is removed without a directory fsync: if a crash
+ * undoes the unlink, the message comes back and is delivered once more,
+ * which at-least-once delivery allows; the fsync would cost the
+ * single-threaded daemon one disk flush per message.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +45,8 @@
 #include "spool/qfile.h"
 
 #define TMP_MAX_AGE	(24 * 3600)	/* longer than any sendmail lives */
+#define HEAD_READ	4096		/* first read of a queue file's head */
+#define ENV_MAX		(16 << 20)	/* the largest envelope block read */
 
 /* Set up paths. */
 int
@@ -76,29 +88,95 @@ qmgr_free(struct qmgr *q)
 	free(q->m);
 	q->m = NULL;
 	q->n = q->cap = 0;
+	qindex_free(&q->ix);
 }
 
 /* Find a message by queue ID. */
 static struct qmsg *
 qmgr_find(const struct qmgr *q, const char *qid)
 {
-	for (size_t i = 0; i < q->n; i++)
-		if (strcmp(q->m[i]->qid, qid) == 0)
-			return q->m[i];
-	return NULL;
+	return qindex_get(&q->ix, qid);
 }
 
-/* Drop a message from the table. */
+/* Drop a message from the table: the last entry takes its slot. */
 static void
 qmgr_drop(struct qmgr *q, struct qmsg *m)
 {
-	for (size_t i = 0; i < q->n; i++) {
-		if (q->m[i] != m)
-			continue;
-		q->m[i] = q->m[--q->n];
-		qmsg_free(m);
+	size_t i = m->slot;
+
+	if (i >= q->n || q->m[i] != m)
 		return;
+	q->m[i] = q->m[--q->n];
+	q->m[i]->slot = i;
+	(void)qindex_del(&q->ix, m->qid);
+	qmsg_free(m);
+}
+
+/* A message became due at t (0: now): the loop must look again by t. */
+static void
+wake_by(struct qmgr *q, double t)
+{
+	if (q->next_wake == 0 || t < q->next_wake)
+		q->next_wake = t > 1 ? t : 1;
+}
+
+/*
+ * Read the head of a queue file, enough for its envelope: HEAD_READ
+ * bytes first, more while the envelope goes on (a long recipient list),
+ * up to ENV_MAX. Fills env, *flen (the file's size) and *off. Returns 0,
+ * -1 with errno for a file that cannot be read, or -2 with err for a
+ * corrupt one.
+ */
+static int
+read_envelope(const char *path, struct qenv *env, size_t *flen, size_t *off,
+    char *err, size_t errlen)
+{
+	struct buf b = BUF_INIT;
+	struct stat sb;
+	size_t want = HEAD_READ;
+	ssize_t got;
+	int fd, rc = -1, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0)
+		goto out;
+	*flen = (size_t)sb.st_size;
+	for (;;) {
+		if (want > *flen)
+			want = *flen;
+		while (b.len < want) {
+			buf_reserve(&b, want - b.len);
+			got = read(fd, b.data + b.len, want - b.len);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got < 0)
+				goto out;
+			if (got == 0)
+				break;
+			b.len += (size_t)got;
+		}
+		rc = qfile_parse_head(b.data, b.len, *flen, env, off, err,
+		    errlen);
+		if (rc == 1 && b.len == want && want < ENV_MAX) {
+			want *= 4;
+			continue;
+		}
+		if (rc == 1) {
+			/* Shorter than stat said, or an endless envelope. */
+			snprintf(err, errlen, "no end-of-envelope marker in the "
+			    "first %zu bytes", b.len);
+			rc = -2;
+		} else if (rc < 0)
+			rc = -2;
+		break;
 	}
+out:
+	saved = errno;
+	close(fd);
+	buf_free(&b);
+	errno = saved;
+	return rc;
 }
 
 /*
@@ -199,20 +277,21 @@ keep_rcpts(struct qmsg *m, const struct qenv *env)
 static struct qmsg *
 load_msg(struct qmgr *q, enum qdir d, const char *qid, int pickup)
 {
-	struct buf b = BUF_INIT;
 	struct qenv env;
 	struct qmsg *m = NULL;
 	char path[PATH_BUF + QID_MAX + 2], err[256];
-	size_t off;
+	size_t off, flen = 0;
+	int rc;
 
 	memset(&env, 0, sizeof(env));
 	snprintf(path, sizeof(path), "%s/%s", q->dir[d], qid);
-	if (fs_read_file(path, &b, QFILE_MAX) < 0) {
+	if ((rc = read_envelope(path, &env, &flen, &off, err,
+	    sizeof(err))) == -1) {
 		if (errno != ENOENT)
 			log_warn("%s: cannot read queue file", qid);
 		goto out;
 	}
-	if (qfile_parse(b.data, b.len, &env, &off, err, sizeof(err)) < 0) {
+	if (rc < 0) {
 		quarantine(q, d, qid, err);
 		goto out;
 	}
@@ -239,16 +318,19 @@ load_msg(struct qmgr *q, enum qdir d, const char *qid, int pickup)
 		    env.sender);
 		log_set_ident("postern/qmgr");
 		log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)",
-		    qid, env.sender, b.len, env.nrcpt);
+		    qid, env.sender, flen, env.nrcpt);
 	}
 	if (q->n == q->cap) {
 		q->cap = q->cap ? q->cap * 2 : 64;
 		q->m = xreallocarray(q->m, q->cap, sizeof(*q->m));
 	}
+	m->slot = q->n;
 	q->m[q->n++] = m;
+	qindex_put(&q->ix, m->qid, m);
+	if (!m->final)
+		wake_by(q, m->next_try);
 out:
 	qenv_free(&env);
-	buf_free(&b);
 	return m;
 }
 
@@ -431,6 +513,7 @@ qmgr_flush(struct qmgr *q)
 	for (size_t i = 0; i < q->n; i++)
 		if (!q->m[i]->final && q->m[i]->worker == 0)
 			q->m[i]->next_try = 0;
+	wake_by(q, 0);
 }
 
 /* Order for due messages: oldest first. */
@@ -448,12 +531,21 @@ size_t
 qmgr_due(struct qmgr *q, double now, struct qmsg **out, size_t max)
 {
 	size_t n = 0;
+	double wake = 0;
 
-	for (size_t i = 0; i < q->n && n < max; i++) {
+	for (size_t i = 0; i < q->n; i++) {
 		struct qmsg *m = q->m[i];
-		if (m->worker == 0 && !m->final && m->next_try <= now)
+		double t = m->next_try > 1 ? m->next_try : 1;
+		if (m->worker != 0 || m->final)
+			continue;
+		if (m->next_try <= now && n < max) {
 			out[n++] = m;
+			continue;
+		}
+		if (wake == 0 || t < wake)
+			wake = t;
 	}
+	q->next_wake = wake;
 	qsort(out, n, sizeof(*out), by_arrival);
 	return n;
 }
@@ -473,6 +565,7 @@ qmgr_activate(struct qmgr *q, struct qmsg *m)
 		}
 		log_warn("%s: cannot move to active/", m->qid);
 		m->next_try = now_real() + (double)q->min_backoff;
+		wake_by(q, m->next_try);
 		return -1;
 	}
 	m->where = QD_ACTIVE;
@@ -525,12 +618,13 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 	    now) < 0)
 		done = 0;
 	if (done) {
-		if (fs_remove(q->dir[m->where], m->qid) < 0) {
+		/* No directory fsync: see the top of this file. */
+		if (fs_remove_fast(q->dir[m->where], m->qid) < 0) {
 			log_warn("%s: cannot remove delivered message", m->qid);
 			m->final = 1;
 			goto out;
 		}
-		if (fs_remove(q->dir[QD_STATE], m->qid) < 0)
+		if (fs_remove_fast(q->dir[QD_STATE], m->qid) < 0)
 			log_warn("%s: cannot remove state record", m->qid);
 		log_set_ident("postern/qmgr");
 		log_info("%s: removed", m->qid);
@@ -551,6 +645,8 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 	    q->min_backoff, q->max_backoff);
 	m->more_due = m->more;
 	m->more = 0;
+	if (!m->final)
+		wake_by(q, m->next_try);
 	if (m->where != QD_DEFERRED && move_msg(q, m, QD_DEFERRED) < 0)
 		log_warn("%s: cannot move to deferred/", m->qid);
 	if (!has_work(&m->st))
@@ -821,8 +917,10 @@ admin_load(struct qmgr *q, const char *qid, enum qdir where)
 {
 	struct qmsg *m = load_msg(q, where, qid, 0);
 
-	if (m != NULL)
+	if (m != NULL) {
 		m->next_try = 0;
+		wake_by(q, 0);
+	}
 	/* Nothing left to try: settled as after a delivery attempt. */
 	if (m != NULL && m->final)
 		qmgr_settle(q, m);
@@ -1020,8 +1118,10 @@ qmgr_flush_id(struct qmgr *q, const char *qid, char *err, size_t errlen)
 		    qid);
 		return 2;
 	}
-	if (m->worker == 0)
+	if (m->worker == 0) {
 		m->next_try = 0;
+		wake_by(q, 0);
+	}
 	log_info("%s: flush requested", qid);
 	return 0;
 }
@@ -1042,6 +1142,7 @@ qmgr_flush_domain(struct qmgr *q, const char *domain)
 			if ((rs == RS_PENDING || rs == RS_DEFERRED) &&
 			    at != NULL && strcasecmp(at + 1, domain) == 0) {
 				m->next_try = 0;
+				wake_by(q, 0);
 				n++;
 				break;
 			}

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "deliver/qindex.h"
 #include "deliver/worker.h"
 #include "spool/qops.h"
 #include "spool/qstate.h"
@@ -38,6 +39,7 @@ struct qmsg {
 	pid_t		worker;		/* 0 when idle */
 	int		admin_gone;	/* deleted or held while delivered */
 	int		admin_requeue;	/* requeue when the worker is done */
+	size_t		slot;		/* its place in qmgr.m */
 	struct qstate	st;
 };
 
@@ -66,6 +68,14 @@ struct qmgr {
 	long long	  min_backoff;
 	long long	  max_backoff;
 	size_t		  admin_pending;	/* requeues waiting for a worker */
+	struct qindex	  ix;		/* queue ID -> entry */
+	/*
+	 * A lower bound of the next time an idle message that is not due
+	 * yet becomes due (0: none known). qmgr_due computes it exactly;
+	 * every change that makes a message due lowers it, so the daemon
+	 * need not look at the whole table while nothing new is due.
+	 */
+	double		  next_wake;
 };
 
 /* Set up paths and the backoff bounds; no I/O. */
@@ -86,7 +96,9 @@ void qmgr_scan_deferred(struct qmgr *q);
 void qmgr_flush(struct qmgr *q);
 /*
  * Collect up to max idle messages due at now into out, oldest first;
- * returns how many.
+ * returns how many. One pass over the table, which also sets next_wake
+ * to the earliest next try after now of the idle messages left out
+ * (those due now but beyond max count as "now").
  */
 size_t qmgr_due(struct qmgr *q, double now, struct qmsg **out, size_t max);
 /* Move a due deferred message to active/ before delivery; 0 or -1. */

@@ -437,6 +437,11 @@ read_reply(struct smtp_session *s, int timeout, struct reply *rp,
 				buf_add(raw, in->data, (size_t)n);
 			buf_consume(in, (size_t)n);
 			log_debug("< %d %s", rp->code, rp->text);
+			/* RFC 5321 3.8: 421 means the server is closing the
+			   channel, whatever command it answers: no QUIT, no
+			   further command, no other reply to wait for. */
+			if (rp->code == 421)
+				s->broken = 1;
 			return 0;
 		}
 		if (n < 0) {
@@ -1244,6 +1249,21 @@ rcpt_tail(struct txn *t, size_t i)
 	return t->rtail.data;
 }
 
+/*
+ * The server answered cmd with 421 and closes the channel: every
+ * recipient without a result (accepted ones too: no DATA follows) gets
+ * the reply, a deferral. Returns -1 (the session is broken).
+ */
+static int
+txn_closing(struct txn *t, const struct reply *rp, const char *cmd)
+{
+	struct smtp_result r;
+
+	res_reply(t->s, rp, cmd, &r);
+	txn_all(t, 0, &r);
+	return -1;
+}
+
 /* A RCPT TO reply for recipient i. */
 static void
 txn_rcpt(struct txn *t, size_t i, const struct reply *rp)
@@ -1379,6 +1399,8 @@ txn_pipelined(struct txn *t, const char *sender, const char *tail,
 	if (flush(s, s->o.mail_timeout) == -1 ||
 	    read_reply(s, s->o.mail_timeout, rp, NULL) == -1)
 		return txn_abort(t, "sending MAIL FROM", 0);
+	if (s->broken)
+		return txn_closing(t, rp, "MAIL FROM command");
 	mail_ok = rp->code / 100 == 2;
 	if (!mail_ok) {
 		res_reply(s, rp, "MAIL FROM command", &r);
@@ -1393,9 +1415,13 @@ txn_pipelined(struct txn *t, const char *sender, const char *tail,
 		k++;
 		if (mail_ok)
 			txn_rcpt(t, i, rp);
+		if (s->broken)
+			return txn_closing(t, rp, "RCPT TO command");
 	}
 	if (read_reply(s, s->o.data_init_timeout, rp, NULL) == -1)
 		return txn_abort(t, "sending DATA command", 0);
+	if (s->broken)
+		return txn_closing(t, rp, "DATA command");
 	return txn_after_data(t, body, rp);
 }
 
@@ -1411,6 +1437,8 @@ txn_stepwise(struct txn *t, const char *sender, const char *tail,
 	put_cmd(s, "MAIL FROM:<", sender, tail);
 	if (command(s, s->o.mail_timeout, rp) == -1)
 		return txn_abort(t, "sending MAIL FROM", 0);
+	if (s->broken)
+		return txn_closing(t, rp, "MAIL FROM command");
 	if (rp->code / 100 != 2) {
 		res_reply(s, rp, "MAIL FROM command", &r);
 		txn_all(t, 0, &r);
@@ -1423,12 +1451,16 @@ txn_stepwise(struct txn *t, const char *sender, const char *tail,
 		if (command(s, s->o.rcpt_timeout, rp) == -1)
 			return txn_abort(t, "sending RCPT TO", 0);
 		txn_rcpt(t, i, rp);
+		if (s->broken)
+			return txn_closing(t, rp, "RCPT TO command");
 	}
 	if (t->nacc == 0)
 		return smtp_rset(s);
 	put_cmd(s, "DATA", NULL, NULL);
 	if (command(s, s->o.data_init_timeout, rp) == -1)
 		return txn_abort(t, "sending DATA command", 0);
+	if (s->broken)
+		return txn_closing(t, rp, "DATA command");
 	return txn_after_data(t, body, rp);
 }
 

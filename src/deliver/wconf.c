@@ -198,6 +198,7 @@ worker_cfg_build(struct worker_cfg *wc, const struct config *cf,
 	wc->pol.soft_bounce = conf_bool(cf, "soft_bounce");
 	wc->pol.max_lifetime = conf_time(cf, "maximal_queue_lifetime");
 	wc->pol.bounce_lifetime = conf_time(cf, "bounce_queue_lifetime");
+	wc->rcpt_limit = (size_t)conf_int(cf, "smtp_destination_recipient_limit");
 	if (active_dir != NULL)
 		strlcpy(wc->active_dir, active_dir, sizeof(wc->active_dir));
 	if (tls_build(wc, cf, err, errlen) < 0 ||

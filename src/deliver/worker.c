@@ -256,6 +256,60 @@ worker_dsn(const struct qenv *env, const size_t *idx, size_t n,
 	dsn->orcpt = orcpt;
 }
 
+/*
+ * Send one message over the open session in transactions of at most
+ * smtp_destination_recipient_limit recipients each, and settle every
+ * recipient. When the session breaks (a lost connection, a 421), it is
+ * closed: the recipients of the later transactions are deferred, and
+ * the next message of the batch opens a new session.
+ */
+static void
+send_chunks(const struct worker_cfg *wc, struct wsess *ws,
+    const struct job_msg *jm, const struct qenv *env, const size_t *idx,
+    const char **rcpts, size_t n, const char *msg, size_t msglen,
+    struct smtp_result *res, double conn_s)
+{
+	struct smtp_result lost;
+	struct smtp_dsn dsn;
+	char peer[330] = "none";
+
+	memset(&dsn, 0, sizeof(dsn));
+	memset(&lost, 0, sizeof(lost));
+	size_t lim = wc->rcpt_limit > 0 ? wc->rcpt_limit : n;
+	double t0, xfer_s;
+	int rc;
+
+	for (size_t c = 0; c < n; c += lim) {
+		size_t k = n - c < lim ? n - c : lim;
+		if (ws->s == NULL) {
+			for (size_t i = c; i < c + k; i++)
+				finish_rcpt(wc, ws->fd, jm, env, idx[i], &lost,
+				    peer, conn_s, 0);
+			continue;
+		}
+		t0 = now_real();
+		worker_dsn(env, idx + c, k, &dsn);
+		rc = smtp_send(ws->s, env->sender, rcpts + c, k, msg, msglen,
+		    (env->flags & QF_8BIT) != 0, &dsn, res + c);
+		free((void *)dsn.orcpt);
+		dsn.orcpt = NULL;
+		xfer_s = now_real() - t0;
+		strlcpy(peer, smtp_peer(ws->s), sizeof(peer));
+		for (size_t i = c; i < c + k; i++)
+			finish_rcpt(wc, ws->fd, jm, env, idx[i], &res[i], peer,
+			    conn_s, xfer_s);
+		if (rc < 0) {
+			smtp_close(ws->s);
+			ws->s = NULL;
+			local_result(&lost, "4.4.2", "");
+			snprintf(lost.text, sizeof(lost.text), "not sent: the "
+			    "session with %s ended in an earlier transaction "
+			    "of this message", peer);
+		}
+		conn_s = 0;
+	}
+}
+
 /* Deliver one message of the batch. */
 static void
 deliver_one(const struct worker_cfg *wc, struct wsess *ws,
@@ -264,12 +318,11 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 	struct buf data = BUF_INIT, out = BUF_INIT;
 	struct qenv env;
 	struct smtp_result one, *res = NULL;
-	struct smtp_dsn dsn = { 0 };
 	const char **rcpts = NULL;
 	size_t *idx = NULL, n = 0, off;
 	char path[PATH_BUF + QID_MAX + 2], err[600];
-	double t0, conn_s = 0, xfer_s = 0;
-	int rc, rw = 0;
+	double t0, conn_s = 0;
+	int rw = 0;
 
 	memset(&env, 0, sizeof(env));
 	snprintf(path, sizeof(path), "%s/%s", wc->active_dir, jm->qid);
@@ -357,19 +410,8 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 		}
 	}
 	conn_s = now_real() - t0;
-	t0 = now_real();
-	worker_dsn(&env, idx, n, &dsn);
-	rc = smtp_send(ws->s, env.sender, rcpts, n, rw ? out.data :
-	    data.data + off, rw ? out.len : env.size,
-	    (env.flags & QF_8BIT) != 0, &dsn, res);
-	xfer_s = now_real() - t0;
-	for (size_t i = 0; i < n; i++)
-		finish_rcpt(wc, fd, jm, &env, idx[i], &res[i], smtp_peer(ws->s),
-		    conn_s, xfer_s);
-	if (rc < 0) {
-		smtp_close(ws->s);
-		ws->s = NULL;
-	}
+	send_chunks(wc, ws, jm, &env, idx, rcpts, n, rw ? out.data :
+	    data.data + off, rw ? out.len : env.size, res, conn_s);
 out:
 	send_sessions(wc, fd);
 	{
@@ -379,7 +421,6 @@ out:
 			fatal("cannot report to the queue manager");
 	}
 	free(res);
-	free((void *)dsn.orcpt);
 	if (rcpts != NULL)
 		for (size_t i = 0; i < n; i++)
 			free((char *)rcpts[i]);

@@ -62,6 +62,7 @@ struct worker_cfg {
 	/* The batch's relay, then the fallback relays (worker_cfg_dest). */
 	struct wdest		 dest[WC_RELAYS];
 	size_t			 ndest;
+	size_t			 rcpt_limit;	/* ..._destination_recipient_limit */
 };
 
 /* A SASL login for one relay of a batch. */

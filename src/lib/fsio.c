@@ -196,6 +196,21 @@ fs_remove(const char *dir, const char *name)
 	return fs_fsync_dir(dir);
 }
 
+/* Remove a file; the caller accepts that a crash may undo it. */
+int
+fs_remove_fast(const char *dir, const char *name)
+{
+	char path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
 /* Read a whole file with a size limit. */
 int
 fs_read_file(const char *path, struct buf *out, size_t limit)

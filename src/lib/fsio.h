@@ -59,6 +59,12 @@ int fs_move_fast(const char *from_dir, const char *from, const char *to_dir,
 /* Remove dir/name and fsync dir; a missing file is success. */
 int fs_remove(const char *dir, const char *name) WUR;
 /*
+ * Remove dir/name without the directory fsync, for a removal a crash may
+ * undo harmlessly (a delivered message that comes back is delivered once
+ * more: at-least-once). A missing file is success.
+ */
+int fs_remove_fast(const char *dir, const char *name) WUR;
+/*
  * Read a whole file into out (appended), refusing files larger than
  * limit bytes (errno EFBIG).
  */

@@ -307,10 +307,14 @@ envelope_complete(struct qparse *p)
 	return 0;
 }
 
-/* Parse a whole queue file. */
-int
-qfile_parse(const char *data, size_t len, struct qenv *e, size_t *msg_off,
-    char *err, size_t errlen)
+/*
+ * Parse the envelope at the start of data (len bytes of a file of flen
+ * bytes). Returns 0, -1 with err, or 1 when the end marker is not within
+ * len bytes but the file goes on (read more and call again).
+ */
+static int
+parse_env(const char *data, size_t len, size_t flen, struct qenv *e,
+    size_t *msg_off, char *err, size_t errlen)
 {
 	struct qparse p = { .e = e, .err = err, .errlen = errlen };
 	const char *nl;
@@ -323,6 +327,10 @@ qfile_parse(const char *data, size_t len, struct qenv *e, size_t *msg_off,
 		/* An empty file may come with data == NULL: no memchr then. */
 		nl = pos < len ? memchr(data + pos, '\n', len - pos) : NULL;
 		if (nl == NULL) {
+			if (len < flen) {
+				rc = 1;
+				goto out;
+			}
 			perr(&p, "truncated: no end-of-envelope marker");
 			goto out;
 		}
@@ -351,17 +359,39 @@ qfile_parse(const char *data, size_t len, struct qenv *e, size_t *msg_off,
 	if (envelope_complete(&p) < 0)
 		goto out;
 	/* The length check is what catches a partial write. */
-	if (len - pos != e->size) {
+	if (flen - pos != e->size) {
 		perr(&p, "%s: message is %zu bytes, envelope says %zu",
-		    len - pos < e->size ? "truncated" : "size mismatch",
-		    len - pos, e->size);
+		    flen - pos < e->size ? "truncated" : "size mismatch",
+		    flen - pos, e->size);
 		goto out;
 	}
 	*msg_off = pos;
 	rc = 0;
 out:
 	free(line);
-	if (rc < 0)
+	if (rc != 0)
 		qenv_free(e);
 	return rc;
+}
+
+/* Parse a whole queue file. */
+int
+qfile_parse(const char *data, size_t len, struct qenv *e, size_t *msg_off,
+    char *err, size_t errlen)
+{
+	return parse_env(data, len, len, e, msg_off, err, errlen);
+}
+
+/* Parse the envelope from the head of a file (see qfile.h). */
+int
+qfile_parse_head(const char *data, size_t len, size_t flen, struct qenv *e,
+    size_t *msg_off, char *err, size_t errlen)
+{
+	if (len > flen) {
+		memset(e, 0, sizeof(*e));
+		snprintf(err, errlen, "size mismatch: read %zu bytes of a "
+		    "%zu-byte file", len, flen);
+		return -1;
+	}
+	return parse_env(data, len, flen, e, msg_off, err, errlen);
 }

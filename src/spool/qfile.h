@@ -83,5 +83,15 @@ int qfile_format_env(const struct qenv *e, struct buf *out);
  */
 int qfile_parse(const char *data, size_t len, struct qenv *e,
     size_t *msg_off, char *err, size_t errlen);
+/*
+ * Parse only the envelope, from the first len bytes (data) of a queue
+ * file that is flen bytes long in all (pure): the daemon reads a bounded
+ * head at start-up instead of every message. The same checks as
+ * qfile_parse, the message length included (against flen). Returns 0
+ * (as qfile_parse), -1 with err, or 1 when the envelope goes on past
+ * len bytes: read a longer head and call again.
+ */
+int qfile_parse_head(const char *data, size_t len, size_t flen,
+    struct qenv *e, size_t *msg_off, char *err, size_t errlen);
 
 #endif

@@ -214,6 +214,62 @@ test_nul_in_envelope(void **state)
 	expect_bad(f, sizeof(f) - 1, "NUL");
 }
 
+/*
+ * The envelope-only parse from a file's head: every prefix that holds the
+ * whole envelope parses like the whole file, a shorter one asks for more,
+ * and the length check uses the file's size, not the bytes read.
+ */
+static void
+test_parse_head(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct qenv e;
+	size_t off, envlen;
+	char err[256];
+	const char *end;
+
+	sample_file(&b);
+	end = strstr(b.data, "end-of-envelope\n");
+	assert_non_null(end);
+	envlen = (size_t)(end - b.data) + strlen("end-of-envelope\n");
+	for (size_t len = 0; len <= b.len; len++) {
+		int rc = qfile_parse_head(b.data, len, b.len, &e, &off, err,
+		    sizeof(err));
+		if (len < envlen) {
+			assert_int_equal(rc, 1);
+			assert_null(e.sender);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(off, envlen);
+		assert_string_equal(e.sender, "alice@host.example");
+		assert_int_equal(e.nrcpt, 2);
+		assert_string_equal(e.rcpt[0].orig, "bob");
+		assert_int_equal(e.size, strlen(MSG));
+		qenv_free(&e);
+	}
+	/* The file's length must match size, whatever was read. */
+	assert_int_equal(qfile_parse_head(b.data, envlen, b.len - 1, &e, &off,
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "truncated"));
+	assert_int_equal(qfile_parse_head(b.data, envlen, b.len + 1, &e, &off,
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "size mismatch"));
+	/* A head that holds no marker and is the whole file is corrupt. */
+	assert_int_equal(qfile_parse_head(b.data, 40, 40, &e, &off, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "truncated"));
+	/* A bad record in the head is found without the rest. */
+	b.data[1] = 'X';
+	assert_int_equal(qfile_parse_head(b.data, 30, b.len, &e, &off, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "bad version"));
+	/* More bytes than the file holds is a caller error, not a parse. */
+	assert_int_equal(qfile_parse_head(b.data, b.len, b.len - 1, &e, &off,
+	    err, sizeof(err)), -1);
+	buf_free(&b);
+}
+
 static void
 test_qid_valid(void **state)
 {
@@ -327,6 +383,7 @@ main(void)
 		cmocka_unit_test(test_format_refuses_newline),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_nul_in_envelope),
+		cmocka_unit_test(test_parse_head),
 		cmocka_unit_test(test_qid_valid),
 		cmocka_unit_test(test_spool_commit),
 		cmocka_unit_test(test_spool_missing),
