@@ -142,9 +142,15 @@ class Bench:
         self.daemon = None
         self.sinks = []
         os.makedirs(self.conf)
-        for d in ("incoming/tmp", "incoming/new", "active", "deferred",
-                  "hold", "corrupt", "state", "public", "pid"):
-            os.makedirs(os.path.join(self.spool, d))
+        # The modes of postern-spool(5): posternd refuses others.
+        for d, mode in (("incoming/tmp", 0o1730), ("incoming/new", 0o1730),
+                        ("active", 0o700), ("deferred", 0o700),
+                        ("hold", 0o700), ("corrupt", 0o700),
+                        ("state", 0o700), ("public", 0o755),
+                        ("pid", 0o700)):
+            path = os.path.join(self.spool, d)
+            os.makedirs(path)
+            os.chmod(path, mode)
         self.results = []
 
     # ---- set-up -------------------------------------------------------

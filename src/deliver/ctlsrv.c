@@ -7,8 +7,8 @@
  * kernel's word, not the client's): root, the daemon's own user, or
  * mail_owner. The listing is open to everyone, as postqueue's is, and
  * is written by a forked child, so a slow reader (a pager) never stalls
- * the daemon: the child has a copy of nothing but the spool paths and
- * the connection.
+ * the daemon: the child only reads the spool and writes to the
+ * connection, then _exits.
  */
 #include <errno.h>
 #include <pwd.h>

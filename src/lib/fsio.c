@@ -185,13 +185,7 @@ fs_move_fast(const char *from_dir, const char *from, const char *to_dir,
 int
 fs_remove(const char *dir, const char *name)
 {
-	char path[4096];
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (unlink(path) < 0 && errno != ENOENT)
+	if (fs_remove_fast(dir, name) < 0)
 		return -1;
 	return fs_fsync_dir(dir);
 }

@@ -145,3 +145,25 @@ fd_wait(int fd, short events, int64_t deadline, short *revents)
 		}
 	}
 }
+
+/* An RFC 5322 date (see util.h). */
+void
+date_rfc5322(time_t t, char *out, size_t outlen)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	if (strftime(out, outlen, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0 &&
+	    outlen > 0)
+		out[0] = '\0';
+}
+
+/* 1 when p[0..n) holds a byte >= 0x80. */
+int
+mem_has_8bit(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return 1;
+	return 0;
+}

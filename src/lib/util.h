@@ -6,9 +6,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Seconds since the epoch with microseconds, from CLOCK_REALTIME. */
 double now_real(void);
+/*
+ * t as an RFC 5322 date in local time with a numeric zone ("Sat, 21 Nov
+ * 2026 18:39:15 +0000"); day and month names are English, since no
+ * program calls setlocale. out is "" when it does not fit.
+ */
+void date_rfc5322(time_t t, char *out, size_t outlen);
+/* 1 when p[0..n) holds a byte >= 0x80. */
+int mem_has_8bit(const char *p, size_t n);
 /* Milliseconds from CLOCK_MONOTONIC, for deadlines. */
 int64_t now_mono_ms(void);
 /*

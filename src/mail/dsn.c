@@ -17,6 +17,7 @@
 
 #include "mail/dsn.h"
 #include "mail/header.h"
+#include "lib/util.h"
 
 #define FOLD_AT		78	/* fold header-like lines longer than this */
 
@@ -54,18 +55,6 @@ static const struct {
 		"may still report errors.\n",
 	},
 };
-
-/* An RFC 5322 date in local time. */
-static void
-fmt_date(time_t t, char *out, size_t outlen)
-{
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	if (strftime(out, outlen, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0 &&
-	    outlen > 0)
-		out[0] = '\0';
-}
 
 /*
  * Append "name: value" folded at spaces near FOLD_AT columns, each
@@ -243,7 +232,7 @@ put_rcpt_fields(const struct dsn_report *r, const struct dsn_rcpt *rc,
 		put_field(out, "Diagnostic-Code", v);
 	}
 	if (r->action == DSN_DELAYED && r->retry_until > 0) {
-		fmt_date(r->retry_until, date, sizeof(date));
+		date_rfc5322(r->retry_until, date, sizeof(date));
 		put_field(out, "Will-Retry-Until", date);
 	}
 }
@@ -261,20 +250,10 @@ put_status_part(const struct dsn_report *r, struct buf *out)
 	put_field(out, "X-Postern-Sender", v);
 	if (r->envid != NULL && *r->envid != '\0')
 		put_field(out, "Original-Envelope-Id", r->envid);
-	fmt_date(r->arrival, date, sizeof(date));
+	date_rfc5322(r->arrival, date, sizeof(date));
 	put_field(out, "Arrival-Date", date);
 	for (size_t i = 0; i < r->nrcpt; i++)
 		put_rcpt_fields(r, &r->rcpt[i], out);
-}
-
-/* 1 when p[0..n) has a byte >= 0x80. */
-static int
-has_8bit(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			return 1;
-	return 0;
 }
 
 /* The length of the longest run of whole lines of p[0..n) within max. */
@@ -323,17 +302,17 @@ dsn_build(const struct dsn_report *r, struct buf *out)
 	keep = full ? r->msglen : whole_lines(msg, hlen, r->size_limit);
 	if (!full)
 		flags |= DSN_TRUNCATED;
-	eight = has_8bit(msg, keep);
+	eight = mem_has_8bit(msg, keep);
 	/* SMTPUTF8 addresses and replies make the readable part 8-bit. */
 	for (size_t i = 0; i < r->nrcpt; i++) {
 		const struct dsn_rcpt *rc = &r->rcpt[i];
-		if (has_8bit(rc->addr, strlen(rc->addr)) || (rc->orig &&
-		    has_8bit(rc->orig, strlen(rc->orig))) || (rc->text &&
-		    has_8bit(rc->text, strlen(rc->text))))
+		if (mem_has_8bit(rc->addr, strlen(rc->addr)) || (rc->orig &&
+		    mem_has_8bit(rc->orig, strlen(rc->orig))) || (rc->text &&
+		    mem_has_8bit(rc->text, strlen(rc->text))))
 			eight_text = 1;
 	}
 	make_boundary(r, boundary, sizeof(boundary));
-	fmt_date(r->now, date, sizeof(date));
+	date_rfc5322(r->now, date, sizeof(date));
 
 	buf_addf(out, "Date: %s\n", date);
 	buf_addf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\n",
@@ -378,7 +357,7 @@ dsn_build(const struct dsn_report *r, struct buf *out)
 	if (keep > 0 && msg[keep - 1] != '\n')
 		buf_addc(out, '\n');
 	buf_addf(out, "\n--%s--\n", boundary);
-	if (has_8bit(out->data + start, out->len - start))
+	if (mem_has_8bit(out->data + start, out->len - start))
 		flags |= DSN_8BIT;
 	return flags;
 }

@@ -18,6 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "lib/util.h"
 #include "lib/xalloc.h"
 #include "mail/header.h"
 #include "spool/enqueue.h"
@@ -148,19 +149,6 @@ enq_header_rcpts(const char *msg, size_t len, struct addr_list *l,
 	return rc;
 }
 
-/* RFC 5322 date, local time with a numeric zone. */
-void
-enq_date(time_t t, char *out, size_t outlen)
-{
-	struct tm tm;
-
-	localtime_r(&t, &tm);
-	/* The program never calls setlocale: day and month are English. */
-	if (strftime(out, outlen, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0 &&
-	    outlen > 0)
-		out[0] = '\0';
-}
-
 /* Quote a display name when it holds RFC 5322 specials. */
 char *
 enq_quote_name(const char *name)
@@ -223,7 +211,7 @@ enq_build(const struct enq_msg *m, const char *msg, size_t len,
 	}
 	/* Added fields go after the submitted ones, as Postfix puts them. */
 	hdr_split(msg, len, &hlen, &body);
-	enq_date(m->now, date, sizeof(date));
+	date_rfc5322(m->now, date, sizeof(date));
 	buf_reserve(out, len + 512);
 	buf_addf(out, "Received: by %s (postern, from userid %lu)\n\tid %s; %s\n",
 	    m->myhostname, (unsigned long)m->uid, m->qid, date);
@@ -233,16 +221,6 @@ enq_build(const struct enq_msg *m, const char *msg, size_t len,
 	buf_addc(out, '\n');
 	buf_add(out, msg + body, len - body);
 	buf_free(&nobcc);
-}
-
-/* 1 when the message has a byte >= 0x80. */
-static int
-has_8bit(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)p[i] >= 0x80)
-			return 1;
-	return 0;
 }
 
 /* Build the queue file and commit it to incoming/new. */
@@ -265,7 +243,7 @@ enq_queue(const char *queue_dir, struct enq_msg *m, struct qenv *env,
 	enq_build(m, msg, len, &text);
 	env->arrival = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 	env->size = text.len;
-	if (has_8bit(text.data, text.len))
+	if (mem_has_8bit(text.data, text.len))
 		env->flags |= QF_8BIT;
 	buf_reserve(&file, text.len + 512);
 	if (qfile_format_env(env, &file) < 0) {

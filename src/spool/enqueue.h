@@ -69,8 +69,6 @@ struct enq_msg {
  */
 void enq_build(const struct enq_msg *m, const char *msg, size_t len,
     struct buf *out);
-/* An RFC 5322 date in local time: "Fri, 21 Nov 2025 16:07:05 +0100". */
-void enq_date(time_t t, char *out, size_t outlen);
 /* "From:" display name: quoted when it holds specials (new string). */
 char *enq_quote_name(const char *name);
 

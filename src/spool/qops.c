@@ -231,6 +231,17 @@ write_state(qops_dirs_t dirs, const char *qid, const struct qstate *st)
 	return rc;
 }
 
+/* The last step of release and requeue: hold/QID back to deferred/. */
+static int
+unhold(qops_dirs_t dirs, const char *qid, char *err, size_t errlen)
+{
+	if (fs_move(dirs[QD_HOLD], qid, dirs[QD_DEFERRED], qid) == 0)
+		return 0;
+	snprintf(err, errlen, "cannot move hold/%s to deferred/: %s", qid,
+	    strerror(errno));
+	return -1;
+}
+
 /* Release a held message. */
 int
 qops_release(qops_dirs_t dirs, const char *qid, char *err, size_t errlen)
@@ -254,11 +265,8 @@ qops_release(qops_dirs_t dirs, const char *qid, char *err, size_t errlen)
 			goto out;
 		}
 	}
-	if (fs_move(dirs[QD_HOLD], qid, dirs[QD_DEFERRED], qid) < 0) {
-		snprintf(err, errlen, "cannot move hold/%s to deferred/: %s",
-		    qid, strerror(errno));
+	if (unhold(dirs, qid, err, errlen) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	qstate_free(&st);
@@ -390,12 +398,8 @@ qops_requeue(qops_dirs_t dirs, const char *qid, enum qdir where,
 		    strerror(errno));
 		goto out;
 	}
-	if (where == QD_HOLD && fs_move(dirs[QD_HOLD], qid, dirs[QD_DEFERRED],
-	    qid) < 0) {
-		snprintf(err, errlen, "cannot move hold/%s to deferred/: %s",
-		    qid, strerror(errno));
+	if (where == QD_HOLD && unhold(dirs, qid, err, errlen) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	qstate_free(&st);
