@@ -147,7 +147,9 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
 		ASAN_OPTIONS=detect_leaks=1 $$t; done
 
+# logwatch's package depends on an MTA: it is unpacked, never installed.
 integ: $(T_PROGS)
+	LOGWATCH_ROOT="$$(scripts/unpack-deb logwatch $(CURDIR)/$(T)/deps)" \
 	POSTERN_BIN=$(CURDIR)/$(T) $(PYTHON) -m pytest -q -p no:cacheprovider \
 		test/integ $(PYTEST_ARGS)
 

@@ -623,11 +623,12 @@ reload(struct daemon *d)
 	d->q.min_backoff = conf_time(cf, "minimal_backoff_time");
 	d->q.max_backoff = conf_time(cf, "maximal_backoff_time");
 	d->kick = 1;
-	log_info("reloaded configuration from %s/main.cf", config_dir(cf));
+	log_info("reload configuration %s", config_dir(cf));
 	(void)svc_notify("READY=1");
 }
 
-/* Drain the signal self-pipe; returns 1 when asked to stop. */
+/* Drain the signal self-pipe; returns the signal that asks us to stop,
+   or 0. */
 static int
 signals_drain(struct daemon *d)
 {
@@ -636,7 +637,7 @@ signals_drain(struct daemon *d)
 
 	while (read(d->sig_fd[0], &c, 1) == 1) {
 		if (c == SIGTERM || c == SIGINT)
-			stop = 1;
+			stop = c;
 		else if (c == SIGHUP)
 			reload(d);
 		else if (c == SIGCHLD)
@@ -663,7 +664,7 @@ next_timeout(struct daemon *d)
 	return (int)((t - now) * 1000) + 1;
 }
 
-/* One poll round; returns 1 when asked to stop. */
+/* One poll round; returns the stop signal, or 0. */
 static int
 poll_once(struct daemon *d, int timeout)
 {
@@ -763,7 +764,7 @@ loop_run(struct config *cf)
 {
 	struct daemon d;
 	char err[600];
-	int trimmed = 0;
+	int trimmed = 0, sig;
 
 	memset(&d, 0, sizeof(d));
 	d.cf = cf;
@@ -798,7 +799,7 @@ loop_run(struct config *cf)
 			schedule(&d);
 		}
 		trim_when_idle(&d, &trimmed);
-		if (poll_once(&d, next_timeout(&d)))
+		if ((sig = poll_once(&d, next_timeout(&d))) != 0)
 			break;
 		if (now_real() >= d.next_rescan) {
 			qmgr_pickup(&d.q);
@@ -806,7 +807,11 @@ loop_run(struct config *cf)
 			d.next_rescan = now_real() + d.rescan_secs;
 		}
 	}
-	log_info("terminating on signal; waiting for delivery processes");
+	/* Postfix's master words, which log readers know. */
+	log_info("terminating on signal %d", sig);
+	if (d.nw > 0)
+		log_info("waiting up to %d s for %zu delivery processes",
+		    STOP_GRACE_MS / 1000, d.nw);
 	(void)svc_notify("STOPPING=1");
 	shutdown_workers(&d);
 	qmgr_free(&d.q);

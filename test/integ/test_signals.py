@@ -23,7 +23,7 @@ def test_hup_switches_relayhost_without_losing_mail(sandbox,
     sb.wait_log(status_re("b@example.com", "deferred"))
     sb.write_config(relayhost="[127.0.0.1]:%d" % second.port)
     sb.daemon.send_signal(signal.SIGHUP)
-    sb.wait_log(r"reloaded configuration from ")
+    sb.wait_log(r"reload configuration ")
     f = sb.postern(["flush"])
     assert f.returncode == 0, f.stderr
     sb.wait(lambda: len(second.messages) == 2, what="both at the new relay")
