@@ -146,7 +146,7 @@ def man_pages():
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_man_page_renders_without_warnings(page):
     if shutil.which("groff") is None:
-        pytest.skip("groff is not installed")
+        pytest.fail("groff is missing: scripts/install-deps installs groff-base")
     env = dict(os.environ, LC_ALL="C.UTF-8")
     out = subprocess.run(["groff", "-ww", "-man", "-Tutf8", str(page)],
                          env=env, capture_output=True, timeout=60)
