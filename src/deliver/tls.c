@@ -13,6 +13,7 @@
  * reporting which direction OpenSSL waits for.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <poll.h>
@@ -442,6 +443,47 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return 0;
 }
 
+/* 1 when dir holds OpenSSL's hash links (NNNNNNNN.0), as update-ca-
+   certificates and `openssl rehash` make them. */
+static int
+dir_hashed(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int found = 0;
+
+	if (d == NULL)
+		return 0;
+	while (!found && (e = readdir(d)) != NULL)
+		found = strlen(e->d_name) == 10 && e->d_name[8] == '.' &&
+		    e->d_name[9] == '0' &&
+		    strspn(e->d_name, "0123456789abcdef") == 8;
+	closedir(d);
+	return found;
+}
+
+/*
+ * The system's trusted CAs, as OpenSSL's defaults name them (including
+ * SSL_CERT_FILE and SSL_CERT_DIR). When the default directory is hashed,
+ * it alone is used: a certificate is read when a chain needs it, where
+ * the default file would be parsed whole into every process (about
+ * 1.4 MB per process with Debian's bundle). The directory holds the
+ * same CAs as the bundle on Debian, Alpine and Fedora.
+ */
+static int
+load_default_cas(SSL_CTX *ssl)
+{
+	const char *dir = getenv(X509_get_default_cert_dir_env());
+
+	if (getenv(X509_get_default_cert_file_env()) == NULL) {
+		if (dir == NULL)
+			dir = X509_get_default_cert_dir();
+		if (strchr(dir, ':') == NULL && dir_hashed(dir))
+			return SSL_CTX_load_verify_locations(ssl, NULL, dir);
+	}
+	return SSL_CTX_set_default_verify_paths(ssl);
+}
+
 /* Load the trust store and the client certificate into ctx->ssl. */
 static int
 ctx_load(struct tls_ctx *ctx, const struct tls_conf *tc, char *err,
@@ -469,7 +511,7 @@ ctx_load(struct tls_ctx *ctx, const struct tls_conf *tc, char *err,
 			    cafile : capath, ssl_errstr("bad file"));
 			return -1;
 		}
-	} else if (!SSL_CTX_set_default_verify_paths(ctx->ssl)) {
+	} else if (!load_default_cas(ctx->ssl)) {
 		snprintf(err, errlen, "cannot load the system's trusted CA "
 		    "certificates: %s", ssl_errstr("unknown error"));
 		return -1;

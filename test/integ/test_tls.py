@@ -30,7 +30,9 @@ has one):
 
 import os
 import re
+import shutil
 import ssl
+import subprocess
 import time
 import uuid
 
@@ -437,6 +439,36 @@ def test_default_level_verifies(tls_sandbox, cert):
     else:
         deferred(sb, "unknown_ca")
         nothing_sent(sb, marker)
+
+
+@pytest.mark.parametrize("store", ["dir", "dir_other_ca", "file"])
+def test_system_trust_store(tls_sandbox, tls_certs, tmp_path, store):
+    """Without smtp_tls_CAfile/CApath, the system's CAs as OpenSSL names
+    them: a hashed directory is used alone (read as chains need it), and
+    SSL_CERT_FILE still counts. A directory without the relay's CA
+    refuses it: the directory really is the trust store."""
+    sb = tls_sandbox("good", "verify", smtp_tls_CAfile="")
+    d = tmp_path / "certs"
+    d.mkdir()
+    ca = tls_certs.untrusted_ca if store == "dir_other_ca" else tls_certs.ca
+    shutil.copy(ca, d / "ca.pem")
+    r = subprocess.run(["openssl", "rehash", str(d)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert any(len(n) == 10 and n.endswith(".0") for n in os.listdir(d))
+    var = "SSL_CERT_FILE" if store == "file" else "SSL_CERT_DIR"
+    os.environ[var] = str(d / "ca.pem") if store == "file" else str(d)
+    try:
+        sb.start_daemon()
+    finally:
+        del os.environ[var]
+    marker = send(sb)
+    if store == "dir_other_ca":
+        deferred(sb, "unknown_ca")
+        nothing_sent(sb, marker)
+    else:
+        m = delivered(sb, marker)
+        check_tls_line(sb, "Verified", m)
 
 
 # ---- postern check ----------------------------------------------------
