@@ -17,6 +17,8 @@ measures, and prints as a table:
   drain plain  N queued 2 KB messages (daemon stopped), then posternd
                starts: messages/s until the queue is empty; sessions the
                sink saw; peak RSS summed over posternd and its workers
+               (as ../shared/bench counts memory), and peak PSS summed
+               (shared pages counted once: what they take together)
   drain tls    the same to a STARTTLS + AUTH sink
   latency      sendmail's return to the sink's receipt, messages at a
                fixed rate, p50/p99
@@ -78,6 +80,19 @@ def rss_kb(pid):
     return 0
 
 
+def pss_kb(pid):
+    """Proportional set size: shared pages divided among their users, so
+    a sum over processes is the memory they really take together."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def cpu_secs(pid):
     """User + system CPU of pid so far, in seconds."""
     with open("/proc/%d/stat" % pid) as f:
@@ -86,7 +101,9 @@ def cpu_secs(pid):
 
 
 def children(pid):
-    out = []
+    """Every descendant of pid: posternd's workers, and under a root
+    supervisor the daemon and its workers."""
+    kids = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -97,8 +114,12 @@ def children(pid):
             continue
         # pid (comm) state ppid ...
         ppid = int(st.rsplit(")", 1)[1].split()[1])
-        if ppid == pid:
-            out.append(int(d))
+        kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
     return out
 
 
@@ -108,12 +129,14 @@ def total_rss_kb(pid):
 
 
 class Sampler(threading.Thread):
-    """Peak summed RSS and peak process count, every 20 ms."""
+    """Peak summed RSS (as ../shared/bench counts it), peak summed PSS
+    and peak process count, every 20 ms."""
 
     def __init__(self, pid):
         super().__init__(daemon=True)
         self.pid = pid
         self.peak = 0
+        self.peak_pss = 0
         self.procs = 0
         self.done = threading.Event()
 
@@ -122,6 +145,8 @@ class Sampler(threading.Thread):
             kids = children(self.pid)
             total = rss_kb(self.pid) + sum(rss_kb(c) for c in kids)
             self.peak = max(self.peak, total)
+            pss = pss_kb(self.pid) + sum(pss_kb(c) for c in kids)
+            self.peak_pss = max(self.peak_pss, pss)
             self.procs = max(self.procs, 1 + len(kids))
             time.sleep(0.02)
 
@@ -319,6 +344,9 @@ class Bench:
         self.result("  sessions", sess, "", "as the sink counted them")
         self.result("  peak RSS, all processes", "%.1f" % (sampler.peak /
                     1024), "MB", "up to %d processes" % sampler.procs)
+        self.result("  peak PSS, all processes", "%.1f" % (
+                    sampler.peak_pss / 1024), "MB",
+                    "shared pages counted once")
         self.result("  idle RSS after drain", "%.1f" % (idle / 1024), "MB")
         return rate
 
