@@ -204,8 +204,8 @@ def test_install_as_root_creates_user_and_spool(tmp_path):
     assert modes["usr/sbin/sendmail"] == ("2755", "root", "pstntest")
     assert modes[sp] == ("755", "root", "root")
     assert modes[sp + "/incoming"] == ("755", "root", "root")
-    for d in ("incoming/tmp", "incoming/new"):
-        assert modes[sp + "/" + d] == ("1730", "pstntest", "pstntest")
+    assert modes[sp + "/incoming/tmp"] == ("1730", "pstntest", "pstntest")
+    assert modes[sp + "/incoming/new"] == ("1770", "pstntest", "pstntest")
     for d in ("active", "deferred", "hold", "corrupt", "state", "pid"):
         assert modes[sp + "/" + d] == ("700", "pstntest", "pstntest")
     assert modes[sp + "/public"] == ("755", "pstntest", "pstntest")
