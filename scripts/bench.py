@@ -168,7 +168,7 @@ class Bench:
         self.sinks = []
         os.makedirs(self.conf)
         # The modes of postern-spool(5): posternd refuses others.
-        for d, mode in (("incoming/tmp", 0o1730), ("incoming/new", 0o1730),
+        for d, mode in (("incoming/tmp", 0o1730), ("incoming/new", 0o1770),
                         ("active", 0o700), ("deferred", 0o700),
                         ("hold", 0o700), ("corrupt", 0o700),
                         ("state", 0o700), ("public", 0o755),

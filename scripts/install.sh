@@ -81,8 +81,8 @@ fi
 if [ "$have_group" = yes ]; then
 	spool=$destdir$spooldir
 	install -d -m 0755 -o root -g root "$spool" "$spool/incoming"
-	install -d -m 1730 -o "$user" -g "$user" "$spool/incoming/tmp" \
-		"$spool/incoming/new"
+	install -d -m 1730 -o "$user" -g "$user" "$spool/incoming/tmp"
+	install -d -m 1770 -o "$user" -g "$user" "$spool/incoming/new"
 	for d in active deferred hold corrupt state pid; do
 		install -d -m 0700 -o "$user" -g "$user" "$spool/$d"
 	done

@@ -3,13 +3,15 @@
  * spool and exit.
  *
  * This program is setgid postern and runs for any user, so it starts in
- * hostile territory: descriptors 0-2 forced open, a umask, an empty
- * environment, stray descriptors closed, and configuration overrides (-C,
- * POSTERN_CONFIG_DIR) honoured only for root and the postern user. It
- * never talks to the network and links only libc and libbsd, because it
- * runs once per message and must be fast: options, main.cf, the input,
- * one spool write. Options follow Postfix's sendmail(1), parsed by hand
- * because "-fADDR", "-f ADDR", "-oi" and "-q30m" all have to work.
+ * hostile territory: the group given up at once (kept only as the saved
+ * group, and taken back just for the spool write), descriptors 0-2 forced
+ * open, a umask, an empty environment, stray descriptors closed, and
+ * configuration overrides (-C, POSTERN_CONFIG_DIR) honoured only for root
+ * and the postern user. It never talks to the network and links only libc
+ * and libbsd, because it runs once per message and must be fast: options,
+ * main.cf, the input, one spool write. Options follow Postfix's
+ * sendmail(1), parsed by hand because "-fADDR", "-f ADDR", "-oi" and
+ * "-q30m" all have to work.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -50,6 +52,52 @@ struct opts {
 	char		**rcpt;		/* command-line recipients */
 	int		 nrcpt;
 };
+
+/*
+ * The ids sendmail started with. Only the spool write needs the postern
+ * group; everything else (main.cf, the arguments, the input) is read with
+ * the caller's own rights, so the group waits in the saved set-group-ID
+ * until then.
+ */
+static struct {
+	int	setid;		/* started set-user-ID or set-group-ID */
+	gid_t	caller;		/* the real group: the caller's */
+	gid_t	priv;		/* the group we are set to (postern) */
+} ids;
+
+/* Make gid the effective (and file system) group, the saved one kept. */
+static void
+group_set(gid_t gid)
+{
+	gid_t r, e, s;
+
+	if (setresgid((gid_t)-1, gid, (gid_t)-1) < 0)
+		fatalx_status(EX_OSERR, "cannot set the effective group to "
+		    "%lu: %s; check how sendmail is installed (see "
+		    "sendmail(8), SECURITY)", (unsigned long)gid,
+		    strerror(errno));
+	/* Trust, but verify: a surprise here means a broken setup. */
+	if (getresgid(&r, &e, &s) < 0 || e != gid || getegid() != gid ||
+	    s != ids.priv)
+		fatalx_status(EX_OSERR, "the effective group is not %lu after "
+		    "setresgid; check how sendmail is installed (see "
+		    "sendmail(8), SECURITY)", (unsigned long)gid);
+}
+
+/* Give up the set-group-ID group until the spool write (see ids). */
+static void
+group_init(void)
+{
+	gid_t r, e, s;
+
+	if (getresgid(&r, &e, &s) < 0)
+		fatalx_status(EX_OSERR, "cannot read my group IDs: %s",
+		    strerror(errno));
+	ids.setid = e != r || geteuid() != getuid();
+	ids.caller = r;
+	ids.priv = e;
+	group_set(ids.caller);
+}
 
 /* Copy s with control characters made visible, for an error message. */
 static char *
@@ -236,8 +284,8 @@ is_mail_owner(uid_t uid)
 static const char *
 config_dir_choose(const char *dash_c, const char *envdir)
 {
-	int setid = getegid() != getgid() || geteuid() != getuid();
-	int trusted = !setid || getuid() == 0 ||
+	/* Remembered: the effective group is the caller's by now. */
+	int trusted = !ids.setid || getuid() == 0 ||
 	    ((dash_c || envdir) && is_mail_owner(getuid()));
 
 	if (dash_c != NULL) {
@@ -395,6 +443,7 @@ deliver(const struct opts *o, const char *confdir)
 	struct addr_rewrite rw;
 	struct config *cf;
 	const char *qdir;
+	int rc, saved;
 
 	/* Refuse what we can before reading the input. */
 	if (o->nrcpt == 0 && !o->extract)
@@ -419,9 +468,15 @@ deliver(const struct opts *o, const char *confdir)
 	m.uid = env.uid;
 	m.remove_bcc = o->extract;
 	qdir = conf_str(cf, "queue_directory");
+	/* The group only for the write: the file and rename need it. */
+	group_set(ids.priv);
+	rc = enq_queue(qdir, &m, &env, msg.data ? msg.data : "", msg.len, qid,
+	    err, sizeof(err));
+	saved = errno;
+	group_set(ids.caller);
+	errno = saved;
 	/* errno names the cause; err has the step, for -v. */
-	if (enq_queue(qdir, &m, &env, msg.data ? msg.data : "", msg.len, qid,
-	    err, sizeof(err)) < 0) {
+	if (rc < 0) {
 		log_debug("%s", err);
 		/* Too large is final: trying again cannot help. */
 		fatalx_status(errno == EFBIG ? EX_DATAERR : EX_TEMPFAIL,
@@ -438,13 +493,20 @@ deliver(const struct opts *o, const char *confdir)
 	return EX_OK;
 }
 
-/* Hostile-territory start-up: what a set-id program must do first. */
+/*
+ * Hostile-territory start-up: what a set-id program must do first. The
+ * group goes before anything else; the environment is read only for
+ * POSTERN_CONFIG_DIR, then cleared (TMPDIR, TZ, LANG and LC_* are never
+ * looked at: nothing here uses a temporary directory or a locale, and
+ * time stamps use the system's zone).
+ */
 static char *
 sanitize_process(void)
 {
 	const char *v;
 	char *envdir = NULL;
 
+	group_init();
 	fds_sanitize();
 	umask(027);
 	v = getenv(CONFIG_ENV);
@@ -465,7 +527,7 @@ main(int argc, char **argv)
 	char *envdir;
 	int rc;
 
-	envdir = sanitize_process();
+	/* The name first (it reads nothing), so every error carries it. */
 	prog = argc > 0 ? path_base(argv[0]) : "sendmail";
 	if (strcmp(prog, "mailq") == 0)
 		o.mode = M_LIST;
@@ -474,6 +536,7 @@ main(int argc, char **argv)
 	else
 		prog = "sendmail";
 	log_open(prog, LOG_DEST_CLI, NULL);
+	envdir = sanitize_process();
 	/* Out of memory and the like are temporary: the caller retries. */
 	log_set_fatal_status(EX_TEMPFAIL);
 

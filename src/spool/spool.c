@@ -31,7 +31,8 @@ static const struct {
 	mode_t		 mode;
 } qdirs[QD_COUNT] = {
 	[QD_TMP]	= { "incoming/tmp", 01730 },
-	[QD_NEW]	= { "incoming/new", 01730 },
+	/* Group read: sendmail must open it to fsync it after the rename. */
+	[QD_NEW]	= { "incoming/new", 01770 },
 	[QD_ACTIVE]	= { "active", 0700 },
 	[QD_DEFERRED]	= { "deferred", 0700 },
 	[QD_HOLD]	= { "hold", 0700 },
@@ -276,6 +277,10 @@ spool_new_commit(struct spool_new *sn, const void *data, size_t len,
 		if (step < FS_RENAME)
 			seterr(err, errlen, "%s of queue file %s failed: %s",
 			    fs_step_name(step), sn->tmppath, strerror(errno));
+		else if (step == FS_SYNC_DIR)
+			seterr(err, errlen, "sync of directory %s failed after "
+			    "the rename of queue file %s: %s", sn->newdir,
+			    sn->qid, strerror(errno));
 		else
 			seterr(err, errlen, "%s of queue file %s/%s failed: %s",
 			    fs_step_name(step), sn->newdir, sn->qid,

@@ -2,7 +2,7 @@
  * spool.h - the queue directory tree, queue IDs, and the enqueue commit.
  *
  *   incoming/tmp   sendmail writes here          (1730 postern:postern)
- *   incoming/new   committed, waiting for pickup (1730 postern:postern)
+ *   incoming/new   committed, waiting for pickup (1770 postern:postern)
  *   active/        being delivered               (0700 postern)
  *   deferred/      waiting for a retry           (0700 postern)
  *   hold/          held by the administrator     (0700 postern)

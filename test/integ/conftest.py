@@ -46,7 +46,7 @@ SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:|"
                        r"SUMMARY: (Address|Undefined)")
 QID_RE = re.compile(r"^[0-9A-F]+$")
 
-SPOOL_MODES = {"incoming/tmp": 0o1730, "incoming/new": 0o1730,
+SPOOL_MODES = {"incoming/tmp": 0o1730, "incoming/new": 0o1770,
                "public": 0o755}
 SPOOL_DIRS = ("incoming/tmp", "incoming/new", "active", "deferred", "hold",
               "corrupt", "state", "public", "pid")

@@ -10,6 +10,11 @@
   machine's users are never touched): the postern user and group are
   created once, sendmail is set-group-ID postern, the spool tree has
   postern-spool(5)'s owners and modes.
+- As root, `make install` into a private namespace where the installed
+  paths are the real ones: an unprivileged user queues mail through the
+  set-group-ID sendmail; another user cannot list, read, delete or show
+  it; -C is refused and POSTERN_CONFIG_DIR ignored for the user; while
+  reading its input sendmail holds only the caller's group.
 - posternd speaks systemd's readiness protocol on $NOTIFY_SOCKET
   (READY=1 after start-up, RELOADING=1 and READY=1 around SIGHUP,
   STOPPING=1 on SIGTERM), and -f -s logs to maillog_file, not stderr.
@@ -25,7 +30,7 @@ import subprocess
 
 import pytest
 
-from conftest import TIMEOUT, wait_for
+from conftest import QID_RE, TIMEOUT, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -204,11 +209,242 @@ def test_install_as_root_creates_user_and_spool(tmp_path):
     assert modes["usr/sbin/sendmail"] == ("2755", "root", "pstntest")
     assert modes[sp] == ("755", "root", "root")
     assert modes[sp + "/incoming"] == ("755", "root", "root")
-    for d in ("incoming/tmp", "incoming/new"):
-        assert modes[sp + "/" + d] == ("1730", "pstntest", "pstntest")
+    assert modes[sp + "/incoming/tmp"] == ("1730", "pstntest", "pstntest")
+    assert modes[sp + "/incoming/new"] == ("1770", "pstntest", "pstntest")
     for d in ("active", "deferred", "hold", "corrupt", "state", "pid"):
         assert modes[sp + "/" + d] == ("700", "pstntest", "pstntest")
     assert modes[sp + "/public"] == ("755", "pstntest", "pstntest")
+
+
+# ---- the set-group-ID sendmail, installed for real ------------------------
+#
+# `make install` as root into a private mount namespace: a tmpfs over /tmp
+# holds the scratch root and a copy of /etc bound over /etc, so the service
+# user and two ordinary users exist only there; the scratch root's
+# etc/postern and var/spool are bound over /etc/postern and /var/spool, so
+# the installed set-group-ID sendmail reads its compiled-in paths. The
+# namespace lives as long as a holder process; each command enters it with
+# nsenter and runs as a user with setpriv. The release build is installed
+# (make install builds it when needed): a sanitizer cannot read its options
+# in a set-ID process, and LeakSanitizer cannot run there at all.
+
+INSTALLED_NS = r"""
+set -eu
+mount --make-rprivate /
+# A fresh tmpfs: private to the namespace and never mounted nosuid.
+mount -t tmpfs -o mode=1777 postern-test /tmp
+mkdir -m 0755 /tmp/etc /tmp/root
+cp -a /etc/. /tmp/etc/
+mount --bind /tmp/etc /etc
+useradd -M -s /bin/sh pstnua
+useradd -M -s /bin/sh pstnub
+make -s -j2 -C "$1" install PREFIX=/usr DESTDIR=/tmp/root >/tmp/install.log
+mkdir -p /etc/postern
+mount --bind /tmp/root/etc/postern /etc/postern
+mount --bind /tmp/root/var/spool /var/spool
+echo ready
+exec sleep 600
+"""
+
+SVC = "pstntest2"
+INSTALLED = "/tmp/root"     # DESTDIR, inside the namespace
+SPOOL_NEW = "/var/spool/postern/incoming/new"
+
+
+class InstalledRoot:
+    """A namespace with postern installed for real (see INSTALLED_NS)."""
+
+    def __init__(self):
+        env = dict(os.environ, POSTERN_USER=SVC, CREATE_USER="yes")
+        env.pop("POSTERN_CONFIG_DIR", None)
+        self.holder = subprocess.Popen(
+            ["unshare", "-m", "sh", "-c", INSTALLED_NS, "ns", ROOT],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=env)
+        line = self.holder.stdout.readline()
+        if line.strip() != "ready":
+            self.holder.wait(TIMEOUT)
+            err = self.holder.stderr.read()
+            if "unshare failed" in err:
+                pytest.skip("the kernel refuses a mount namespace here")
+            pytest.fail("setting up the installed root failed:\n%s%s" %
+                        (line, err), pytrace=False)
+        self.ids = {}
+        for user in (SVC, "pstnua", "pstnub"):
+            pw = self.getent("passwd", user)
+            self.ids[user] = (int(pw[2]), int(pw[3]))
+        self.svc_gid = int(self.getent("group", SVC)[2])
+
+    def path(self, p):
+        """The namespace's path p, seen from outside it."""
+        return "/proc/%d/root%s" % (self.holder.pid, p)
+
+    def getent(self, db, name):
+        with open(self.path("/etc/" + db)) as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if fields[0] == name:
+                    return fields
+        raise KeyError(name)
+
+    def argv(self, user, args):
+        return (["nsenter", "-t", str(self.holder.pid), "-m", "--",
+                 "setpriv", "--reuid=" + user, "--regid=" + user,
+                 "--init-groups"] + list(args))
+
+    def env(self, extra=None):
+        # What a user's shell might carry; sendmail must use none of it.
+        e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
+             "TMPDIR": "/nonexistent", "LANG": "de_DE.UTF-8", "TZ": "XXX"}
+        e.update(extra or {})
+        return e
+
+    def run(self, user, args, input=b"", env=None):
+        return subprocess.run(self.argv(user, args), input=input,
+                              capture_output=True, env=self.env(env),
+                              timeout=TIMEOUT)
+
+    def popen(self, user, args):
+        # nsenter and setpriv exec: the pid becomes sendmail's.
+        return subprocess.Popen(self.argv(user, args),
+                                stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=self.env())
+
+    def new(self):
+        return sorted(os.listdir(self.path(SPOOL_NEW)))
+
+    def close(self):
+        self.holder.kill()
+        self.holder.wait(TIMEOUT)
+        self.holder.stdout.close()
+        self.holder.stderr.close()
+
+
+@pytest.fixture
+def installed():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: installs set-group-ID and adds users (in "
+                    "a private /etc copy)")
+    for tool in ("unshare", "nsenter", "setpriv", "useradd"):
+        if shutil.which(tool) is None:
+            pytest.skip("%s (util-linux, passwd) is missing" % tool)
+    ns = InstalledRoot()
+    try:
+        yield ns
+    finally:
+        ns.close()
+
+
+def proc_gids(pid):
+    """Real, effective, saved and file system gid of a process."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Gid:"):
+                return tuple(int(x) for x in line.split()[1:])
+    raise AssertionError("no Gid: line for %d" % pid)
+
+
+def blocked_reading_stdin(pid):
+    """True when pid is sendmail, inside read(2) on descriptor 0."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            if f.read().strip() != "sendmail":
+                return False
+        with open("/proc/%d/syscall" % pid) as f:
+            return f.read().split()[:2] == ["0", "0x0"]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_installed_sendmail_privileges(installed):
+    """An unprivileged user queues mail through the installed set-group-ID
+    sendmail; another user can neither see, read nor remove it; the
+    caller cannot choose the configuration; the input is read with the
+    caller's group only."""
+    ns = installed
+    ua_uid, ua_gid = ns.ids["pstnua"]
+    sendmail = INSTALLED + "/usr/sbin/sendmail"
+    postern = INSTALLED + "/usr/sbin/postern"
+    st = os.stat(ns.path(sendmail))
+    assert stat.S_IMODE(st.st_mode) == 0o2755 and st.st_gid == ns.svc_gid
+
+    # pstnua queues a message: it is committed, hers, the group's, and
+    # closed to others.
+    cp = ns.run("pstnua", [sendmail, "-i", "rcpt@example.com"],
+                b"Subject: from a\n\nsecret text of pstnua\n")
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stderr == b""
+    names = ns.new()
+    assert len(names) == 1 and QID_RE.match(names[0]), names
+    qid = names[0]
+    qpath = SPOOL_NEW + "/" + qid
+    st = os.stat(ns.path(qpath))
+    assert (st.st_uid, st.st_gid) == (ua_uid, ns.svc_gid)
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    with open(ns.path(qpath), "rb") as f:
+        text = f.read()
+    assert b"secret text of pstnua" in text
+    assert b"\nuid %d\n" % ua_uid in text
+    assert os.listdir(ns.path("/var/spool/postern/incoming/tmp")) == []
+
+    # pstnub cannot list the directory, read the file by its name, or
+    # remove or show it with postern.
+    cp = ns.run("pstnub", ["ls", SPOOL_NEW])
+    assert cp.returncode != 0 and b"Permission denied" in cp.stderr, cp
+    cp = ns.run("pstnub", ["cat", qpath])
+    assert cp.returncode != 0 and b"Permission denied" in cp.stderr, cp
+    for args in (["delete", qid], ["delete", "ALL"], ["cat", qid]):
+        cp = ns.run("pstnub", [postern] + args)
+        assert cp.returncode == 77, (args, cp)
+        assert b"permission denied" in cp.stderr, (args, cp.stderr)
+    assert ns.new() == [qid]
+
+    # pstnua cannot point the set-group-ID program at a configuration of
+    # her own, whose queue she could then fill with the group's files.
+    evil = "/tmp/evil"
+    cp = ns.run("pstnua", ["sh", "-c",
+                           "umask 0 && mkdir -p %s/spool/incoming/tmp "
+                           "%s/spool/incoming/new && "
+                           "echo 'queue_directory = %s/spool' >%s/main.cf"
+                           % (evil, evil, evil, evil)])
+    assert cp.returncode == 0, cp.stderr
+    cp = ns.run("pstnua", [sendmail, "-C", evil, "-i", "rcpt@example.com"],
+                b"Subject: -C\n\nx\n")
+    assert cp.returncode == 77, cp
+    assert cp.stderr == (b"sendmail: fatal: -C is allowed only for root "
+                         b"and the postern user\n")
+    assert ns.new() == [qid]
+    cp = ns.run("pstnua", [sendmail, "-i", "rcpt@example.com"],
+                b"Subject: env\n\nx\n", env={"POSTERN_CONFIG_DIR": evil})
+    assert cp.returncode == 0, cp.stderr
+    assert len(ns.new()) == 2      # the real spool took it ...
+    for d in ("tmp", "new"):       # ... and the chosen one nothing
+        assert os.listdir(ns.path(evil + "/spool/incoming/" + d)) == []
+
+    # While sendmail reads its input it holds the caller's group only;
+    # postern waits as the saved group, for the spool write.
+    p = ns.popen("pstnua", [sendmail, "-i", "rcpt@example.com"])
+    try:
+        p.stdin.write(b"Subject: slow\n\nfirst line\n")
+        p.stdin.flush()
+        assert wait_for(lambda: blocked_reading_stdin(p.pid), TIMEOUT), \
+            "sendmail never blocked reading its input"
+        real, eff, saved, fs = proc_gids(p.pid)
+        assert (real, eff, fs) == (ua_gid, ua_gid, ua_gid)
+        assert saved == ns.svc_gid
+        p.stdin.write(b"last line\n")
+        p.stdin.close()
+        p.wait(TIMEOUT)
+        err = p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(TIMEOUT)
+        p.stdout.close()
+        p.stderr.close()
+    assert p.returncode == 0, err
+    assert len(ns.new()) == 3
 
 
 def test_readiness_notification(sandbox):

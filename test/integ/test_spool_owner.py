@@ -68,7 +68,7 @@ def test_open_modes_refused_with_the_fix(sandbox, sub, mode, whom):
     assert rc == EX_CONFIG, err
     assert "%s has mode %04o; its contents must not be open to %s" % (
         path, mode, whom) in err, err
-    want = {"incoming/new": 0o1730, "incoming/tmp": 0o1730,
+    want = {"incoming/new": 0o1770, "incoming/tmp": 0o1730,
             "public": 0o755}.get(sub, 0o700)
     assert "fix with: chmod %04o %s" % (want, path) in err
     os.chmod(path, want)
@@ -89,7 +89,7 @@ def test_symlink_instead_of_directory_refused(sandbox, tmp_path):
 
 def test_new_spool_gets_the_intended_modes(sandbox):
     sandbox.start_daemon()
-    for sub, want in (("incoming/tmp", 0o1730), ("incoming/new", 0o1730),
+    for sub, want in (("incoming/tmp", 0o1730), ("incoming/new", 0o1770),
                       ("active", 0o700), ("deferred", 0o700),
                       ("hold", 0o700), ("corrupt", 0o700), ("state", 0o700),
                       ("pid", 0o700), ("public", 0o755)):

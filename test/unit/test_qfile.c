@@ -314,7 +314,7 @@ test_spool_commit(void **state)
 	/* Modes are exact despite the umask, and a second run is harmless. */
 	assert_int_equal(spool_path(dir, QD_NEW, path, sizeof(path)), 0);
 	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 01730);
+	assert_int_equal(st.st_mode & 07777, 01770);
 	assert_int_equal(spool_path(dir, QD_PUBLIC, path, sizeof(path)), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0755);
