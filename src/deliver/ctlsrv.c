@@ -103,6 +103,7 @@ list_child(const struct ctlsrv *c, int fd, int json, char *reply,
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	log_child();
 	fds_close_except(fd, log_fd());
 	log_set_ident("postern/showq");
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

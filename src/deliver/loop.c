@@ -277,6 +277,7 @@ start_worker(struct daemon *d, struct pick *pk, size_t n)
 	}
 	if (pid == 0) {
 		/* The worker keeps only its result pipe and the log. */
+		log_child();
 		fds_close_except(pfd[1], log_fd());
 		worker_run(&d->wc, jobs, n, pfd[1]);
 	}

@@ -65,6 +65,21 @@ log_set_ident(const char *ident)
 	}
 }
 
+/*
+ * In a child about to close its inherited descriptors: syslog(3) keeps
+ * its socket to itself, so let it connect again at the next line rather
+ * than keep the number of a descriptor closed under it (which a later
+ * open could reuse).
+ */
+void
+log_child(void)
+{
+	if (lg.dest == LOG_DEST_SYSLOG) {
+		closelog();
+		openlog(lg.ident, LOG_PID, LOG_MAIL);
+	}
+}
+
 /* Host name for file and stderr lines. */
 void
 log_set_hostname(const char *name)
