@@ -34,6 +34,7 @@ void log_set_verbose(int on);
 void log_set_fatal_status(int status);
 /* The file descriptor of the log file, or -1 (kept open across fork). */
 int log_fd(void);
+/* In a forked child, before it closes inherited descriptors. */
 void log_child(void);
 
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
