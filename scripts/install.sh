@@ -74,6 +74,12 @@ if [ -e "$destdir$sysconfdir/main.cf" ]; then
 	echo "install.sh: keeping the existing $sysconfdir/main.cf"
 else
 	install -m 0644 "$top/etc/main.cf" "$destdir$sysconfdir/main.cf"
+	# Another user than the default: the daemon runs as it, and the
+	# set-group-ID sendmail trusts it with -C.
+	if [ "$user" != postern ]; then
+		printf '\n# Set by make install (POSTERN_USER).\nmail_owner = %s\nsetgid_group = %s\n' \
+			"$user" "$user" >>"$destdir$sysconfdir/main.cf"
+	fi
 fi
 
 # The spool tree (postern-spool(5)). Existing directories get their

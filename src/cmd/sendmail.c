@@ -34,7 +34,6 @@
 #include "mail/addr.h"
 #include "spool/enqueue.h"
 
-#define MAIL_OWNER	"postern"
 #define CONFIG_ENV	"POSTERN_CONFIG_DIR"
 
 enum mode { M_DELIVER, M_LIST, M_FLUSH, M_ALIASES };
@@ -267,13 +266,25 @@ parse_args(struct opts *o, int argc, char **argv)
 	o->nrcpt = argc - i;
 }
 
-/* 1 when uid is the mail_owner user. */
+/*
+ * 1 when uid is the mail_owner user that the built-in configuration
+ * names (default postern): only root's main.cf may say whom we trust,
+ * as Postfix's postdrop reads its own. *name gets the user's name.
+ */
 static int
-is_mail_owner(uid_t uid)
+is_mail_owner(uid_t uid, char *name, size_t namelen)
 {
-	struct passwd *pw = getpwnam(MAIL_OWNER);
+	char err[512];
+	struct config *cf = config_load(POSTERN_SYSCONFDIR, err, sizeof(err));
+	struct passwd *pw;
+	int yes;
 
-	return pw != NULL && pw->pw_uid == uid;
+	strlcpy(name, cf != NULL ? conf_str(cf, "mail_owner") : "postern",
+	    namelen);
+	pw = getpwnam(name);
+	yes = cf != NULL && pw != NULL && pw->pw_uid == uid;
+	config_free(cf);
+	return yes;
 }
 
 /*
@@ -284,14 +295,16 @@ is_mail_owner(uid_t uid)
 static const char *
 config_dir_choose(const char *dash_c, const char *envdir)
 {
+	char owner[256] = "postern";
 	/* Remembered: the effective group is the caller's by now. */
 	int trusted = !ids.setid || getuid() == 0 ||
-	    ((dash_c || envdir) && is_mail_owner(getuid()));
+	    ((dash_c || envdir) && is_mail_owner(getuid(), owner,
+	    sizeof(owner)));
 
 	if (dash_c != NULL) {
 		if (!trusted)
 			fatalx_status(EX_NOPERM, "-C is allowed only for root "
-			    "and the postern user");
+			    "and the mail_owner user (%s)", owner);
 		return dash_c;
 	}
 	if (envdir != NULL && *envdir != '\0' && trusted)

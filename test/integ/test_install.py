@@ -413,7 +413,7 @@ def test_installed_sendmail_privileges(installed):
                 b"Subject: -C\n\nx\n")
     assert cp.returncode == 77, cp
     assert cp.stderr == (b"sendmail: fatal: -C is allowed only for root "
-                         b"and the postern user\n")
+                         b"and the mail_owner user (%s)\n" % SVC.encode())
     assert ns.new() == [qid]
     cp = ns.run("pstnua", [sendmail, "-i", "rcpt@example.com"],
                 b"Subject: env\n\nx\n", env={"POSTERN_CONFIG_DIR": evil})
@@ -444,6 +444,16 @@ def test_installed_sendmail_privileges(installed):
         p.stdout.close()
         p.stderr.close()
     assert p.returncode == 0, err
+    assert len(ns.new()) == 3
+
+    # The mail_owner user that root's main.cf names (make install wrote
+    # it for POSTERN_USER) may choose the configuration.
+    with open(ns.path("/etc/postern/main.cf")) as f:
+        assert "\nmail_owner = %s\n" % SVC in f.read()
+    cp = ns.run(SVC, [sendmail, "-C", evil, "-i", "rcpt@example.com"],
+                b"Subject: -C by the owner\n\nx\n")
+    assert cp.returncode == 0, cp
+    assert len(os.listdir(ns.path(evil + "/spool/incoming/new"))) == 1
     assert len(ns.new()) == 3
 
 
