@@ -46,18 +46,18 @@ usage(void)
 static void
 spool_owner(const struct config *cf, struct privsep_user *u)
 {
-	const char *owner = conf_str(cf, "mail_owner");
 	char err[512];
 
 	if (geteuid() != 0) {
 		privsep_self(u);
 		return;
 	}
-	if (privsep_lookup(owner, u, err, sizeof(err)) < 0)
-		fatalx_status(EX_NOUSER, "mail_owner = %s: %s; posternd gives "
-		    "up root for this user after start-up. Create it: "
+	if (privsep_lookup(conf_str(cf, "mail_owner"), u, err,
+	    sizeof(err)) < 0)
+		fatalx_status(EX_NOUSER, "mail_owner: %s; posternd gives up "
+		    "root for this user after start-up. Create it: "
 		    "scripts/postern-user.sh or `make install` as root; or set "
-		    "mail_owner in %s/main.cf to an existing user", owner, err,
+		    "mail_owner in %s/main.cf to an existing user", err,
 		    config_dir(cf));
 }
 

@@ -403,7 +403,7 @@ def test_missing_mail_owner_refused_as_root(sandbox):
                         sandbox.confdir], capture_output=True, text=True,
                        timeout=TIMEOUT)
     assert p.returncode == EX_NOUSER, p.stderr
-    assert "mail_owner = pstnd-nobody-here: no such user" in p.stderr
+    assert "mail_owner: no such user: pstnd-nobody-here" in p.stderr
     assert ("Create it: scripts/postern-user.sh or `make install` as root; "
             "or set mail_owner in %s/main.cf" % sandbox.confdir) in p.stderr
     assert not os.path.exists(sandbox.spool)
