@@ -33,6 +33,7 @@ BENCH_LAT_RATE (20), BENCH_BIG (100000), BENCH_SIZE (2048).
 
 import concurrent.futures
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -184,7 +185,9 @@ class Bench:
              "relayhost": "[127.0.0.1]:%d" % port,
              "smtp_tls_security_level": "none",
              "myhostname": "client.bench.example",
-             "alias_maps": ""}
+             "alias_maps": "",
+             # One daemon process, no supervisor: it runs as the caller.
+             "mail_owner": pwd.getpwuid(os.geteuid()).pw_name}
         if tls:
             pw = os.path.join(self.conf, "sasl_passwd")
             with open(pw, "w") as f:

@@ -16,6 +16,7 @@ directory is touched.
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -108,7 +109,11 @@ def run(bindir, tmp):
                   "# CA store).\n"
                   "smtp_tls_CAfile = %s\n"
                   "myhostname = client.demo.example\n"
-                  "alias_maps =\n" % (spool, port, certs.ca))
+                  "alias_maps =\n"
+                  "# The demo's daemon runs as you (an installed one\n"
+                  "# gives up root for the postern user).\n"
+                  "mail_owner = %s\n" % (spool, port, certs.ca,
+                                         pwd.getpwuid(os.geteuid()).pw_name))
         with open(os.path.join(conf, "main.cf"), "w") as f:
             f.write(maincf)
         print(maincf, end="")

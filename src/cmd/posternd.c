@@ -3,11 +3,14 @@
  *
  * Everything after start-up is in deliver/loop.c. Here: read main.cf,
  * open the log, create missing spool directories, take the queue lock
- * (one daemon per spool), detach unless -f, and run the loop.
+ * (one daemon per spool), detach unless -f, and run the loop. Started
+ * as root with mail_owner an ordinary user, posternd stays root only in
+ * a small supervisor (deliver/supervise.c) whose daemon process gives up
+ * root once it has opened root's files; started as any other user, or
+ * with mail_owner = root, it runs the loop itself.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +20,11 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <bsd/string.h>
-
 #include "conf/config.h"
 #include "deliver/loop.h"
+#include "deliver/supervise.h"
 #include "lib/log.h"
+#include "lib/privsep.h"
 #include "lib/util.h"
 #include "spool/spool.h"
 
@@ -34,29 +37,28 @@ usage(void)
 }
 
 /*
- * Who owns the spool: mail_owner when posternd starts as root and that
- * user exists (the owner it will run as), else the user running it (a
- * sandbox, or a daemon started by the postern user itself).
+ * Who owns the spool and runs the daemon: mail_owner when posternd
+ * starts as root, else the user running it (a sandbox, or a daemon
+ * started by the postern user itself). As root, a mail_owner that does
+ * not exist is fatal: running on as root is what mail_owner is there to
+ * prevent.
  */
 static void
-spool_owner(const struct config *cf, uid_t *uid, gid_t *gid, char *name,
-    size_t namelen)
+spool_owner(const struct config *cf, struct privsep_user *u)
 {
-	const char *owner = conf_str(cf, "mail_owner");
-	struct passwd *pw;
+	char err[512];
 
-	if (geteuid() == 0 && (pw = getpwnam(owner)) != NULL) {
-		*uid = pw->pw_uid;
-		*gid = pw->pw_gid;
-		strlcpy(name, owner, namelen);
+	if (geteuid() != 0) {
+		privsep_self(u);
 		return;
 	}
-	*uid = geteuid();
-	*gid = getegid();
-	if ((pw = getpwuid(*uid)) != NULL)
-		strlcpy(name, pw->pw_name, namelen);
-	else
-		snprintf(name, namelen, "%lu", (unsigned long)*uid);
+	if (privsep_lookup(conf_str(cf, "mail_owner"), u, err,
+	    sizeof(err)) < 0)
+		fatalx_status(EX_NOUSER, "mail_owner: %s; posternd gives up "
+		    "root for this user after start-up. Create it: "
+		    "scripts/postern-user.sh or `make install` as root; or set "
+		    "mail_owner in %s/main.cf to an existing user", err,
+		    config_dir(cf));
 }
 
 /* Take the queue lock; returns the descriptor (kept open for life). */
@@ -125,10 +127,10 @@ main(int argc, char **argv)
 {
 	const char *dir = getenv("POSTERN_CONFIG_DIR");
 	struct config *cf;
-	char err[1024], owner[256];
-	uid_t uid;
-	gid_t gid;
-	int ch, foreground = 0, to_syslog = 0, verbose = 0, lock;
+	struct privsep_user u;
+	struct loop_hooks h;
+	char err[1024];
+	int ch, foreground = 0, to_syslog = 0, verbose = 0, lock, drop, n;
 	const char *logfile;
 
 	fds_sanitize();
@@ -150,12 +152,14 @@ main(int argc, char **argv)
 	if (cf == NULL)
 		fatalx_status(EX_CONFIG, "%s", err);
 	umask(077);
-	spool_owner(cf, &uid, &gid, owner, sizeof(owner));
-	if (spool_create_owned(conf_str(cf, "queue_directory"), uid, gid, err,
-	    sizeof(err)) < 0)
+	spool_owner(cf, &u);
+	/* Root with mail_owner = root (or a uid-0 alias) has none to drop. */
+	drop = geteuid() == 0 && u.uid != 0;
+	if (spool_create_owned(conf_str(cf, "queue_directory"), u.uid, u.gid,
+	    err, sizeof(err)) < 0)
 		fatalx_status(EX_CANTCREAT, "%s", err);
 	/* A spool others can read or change is refused, with the fix. */
-	if (spool_check(conf_str(cf, "queue_directory"), uid, owner, err,
+	if (spool_check(conf_str(cf, "queue_directory"), u.uid, u.name, err,
 	    sizeof(err)) < 0)
 		fatalx_status(EX_CONFIG, "%s", err);
 	lock = take_lock(conf_str(cf, "queue_directory"));
@@ -179,5 +183,23 @@ main(int argc, char **argv)
 	log_set_hostname(conf_str(cf, "myhostname"));
 	log_set_verbose(verbose);
 	write_pid(lock);
-	return loop_run(cf);
+	if (drop) {
+		/* The supervisor logs as Postfix's master does. */
+		log_set_ident("postern/master");
+		/* Files an earlier posternd made as root: the daemon's now. */
+		n = spool_adopt(conf_str(cf, "queue_directory"), u.uid, u.gid,
+		    err, sizeof(err));
+		if (n < 0)
+			fatalx_status(EX_CONFIG, "%s", err);
+		if (n > 0)
+			log_info("gave %d queue files that root owned to user "
+			    "%s", n, u.name);
+		/* The pid in the lock file is the supervisor's: the one to
+		   signal. The lock itself is inherited and stays held. */
+		return supervise_run(cf, &u);
+	}
+	memset(&h, 0, sizeof(h));
+	h.user = u.name;
+	h.ready_fd = -1;
+	return loop_run(cf, &h);
 }

@@ -55,6 +55,8 @@ struct dbmap {
 	int64_t		 checked;	/* now_mono_ms() of the last stat */
 	int		 force;		/* stat at the next find */
 	char		 error[512];	/* why db is NULL */
+	struct stat	 denied_st;	/* the last version we could not */
+	int		 denied;	/* open: EACCES (see db_load) */
 	int		 warned;	/* warned about a stale .db of... */
 	struct timespec	 warned_src;	/* ...this source mtime and */
 	struct timespec	 warned_db;	/* ...this .db mtime */
@@ -122,13 +124,15 @@ db_open_file(const char *type, const char *name, const char *dbpath,
 {
 	GDBM_FILE db;
 	char why[300];
-	int fd;
+	int fd, saved;
 
 	/* O_NONBLOCK: a FIFO put in the file's place must not hang us. */
 	fd = open(dbpath, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
+		saved = errno;
 		map_db_open_msg(err, errlen, type, name, alias,
 		    strerror(errno));
+		errno = saved;	/* EACCES: see db_load */
 		return NULL;
 	}
 	if (fstat(fd, st) < 0) {
@@ -216,6 +220,25 @@ db_drop(struct dbmap *d)
 	d->db = NULL;
 }
 
+/*
+ * The .db exists but we may not open it: tell the maps layer once per
+ * version of the file (a daemon that gave up root restarts to read it;
+ * if root cannot read that version either, it must not restart again).
+ */
+static void
+db_denied(struct dbmap *d)
+{
+	struct stat st;
+
+	if (stat(d->dbpath, &st) < 0)
+		return;
+	if (d->denied && same_file(&st, &d->denied_st))
+		return;
+	d->denied_st = st;
+	d->denied = 1;
+	map_note_denied(d->title);
+}
+
 /* Open the .db (again); 0, or -1 with err (the old file is kept). */
 static int
 db_load(struct dbmap *d, char *err, size_t errlen)
@@ -225,8 +248,11 @@ db_load(struct dbmap *d, char *err, size_t errlen)
 
 	db = db_open_file(d->type, d->name, d->dbpath, d->alias, &st, err,
 	    errlen);
-	if (db == NULL)
+	if (db == NULL) {
+		if (errno == EACCES)
+			db_denied(d);
 		return -1;
+	}
 	db_drop(d);
 	d->db = db;
 	d->dbst = st;
@@ -337,6 +363,13 @@ db_recheck(void *state)
 	d->force = 1;
 }
 
+/* Look at the file now, as a lookup would. */
+static void
+db_refresh(void *state)
+{
+	db_check(state);
+}
+
 /* Report a missing or stale .db, from the files as they are now. */
 static void
 db_stale(void *state, maps_report_fn cb, void *arg)
@@ -375,7 +408,7 @@ db_close(void *state)
 
 static const struct map_ops db_ops = {
 	.find = db_find, .recheck = db_recheck, .close = db_close,
-	.stale = db_stale,
+	.stale = db_stale, .refresh = db_refresh,
 };
 
 /* Open type:name (see map_db.h). */

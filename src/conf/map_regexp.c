@@ -701,6 +701,16 @@ rm_recheck(void *state)
 	map_watch_recheck(&rm->w);
 }
 
+/* Look at the file now, as a lookup would. */
+static void
+rm_refresh(void *state)
+{
+	struct regexp_map *rm = state;
+	char err[512];
+
+	(void)map_watch_table(&rm->w, err, sizeof(err));
+}
+
 /* Free a regexp: table and its last answer. */
 static void
 rm_close(void *state)
@@ -714,6 +724,7 @@ rm_close(void *state)
 
 static const struct map_ops regexp_ops = {
 	.find = rm_find, .recheck = rm_recheck, .close = rm_close,
+	.refresh = rm_refresh,
 };
 
 /* Open regexp:/path, reading the file now. */

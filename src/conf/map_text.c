@@ -710,6 +710,27 @@ map_file_read(const char *path, char **data, size_t *len,
 /* ---- a table file, read again when it changes ----------------------- */
 
 /*
+ * The file exists but we may not read it: tell the maps layer once per
+ * version of the file (a daemon that gave up root restarts to read it;
+ * if root cannot read that version either, it must not restart again).
+ */
+static void
+watch_denied(struct map_watch *w)
+{
+	struct map_file_id id;
+	struct stat st;
+
+	if (stat(w->path, &st) < 0)
+		return;
+	map_file_id_set(&id, &st);
+	if (w->denied_set && map_file_id_eq(&id, &w->denied))
+		return;
+	w->denied = id;
+	w->denied_set = 1;
+	map_note_denied(w->title);
+}
+
+/*
  * Read the file and parse it into a fresh table that replaces the old
  * one. On failure the old table is dropped too: lookups fail rather than
  * answer from content that was replaced.
@@ -723,8 +744,11 @@ watch_load(struct map_watch *w, char *err, size_t errlen)
 	size_t len = 0;
 	int rc = -1;
 
-	if (map_file_read(w->path, &data, &len, &id, err, errlen) < 0)
+	if (map_file_read(w->path, &data, &len, &id, err, errlen) < 0) {
+		if (errno == EACCES)
+			watch_denied(w);
 		goto out;
+	}
 	if (w->parse(w, data, len, &t, err, errlen) < 0)
 		goto out;
 	w->drop(w->table);
@@ -875,6 +899,15 @@ th_recheck(void *state)
 	map_watch_recheck(state);
 }
 
+/* Look at the file now, as a lookup would. */
+static void
+th_refresh(void *state)
+{
+	char err[512];
+
+	(void)map_watch_table(state, err, sizeof(err));
+}
+
 static void
 th_close(void *state)
 {
@@ -884,6 +917,7 @@ th_close(void *state)
 
 static const struct map_ops texthash_ops = {
 	.find = th_find, .recheck = th_recheck, .close = th_close,
+	.refresh = th_refresh,
 };
 
 /* Open texthash:/path, reading the file now. */

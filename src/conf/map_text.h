@@ -174,6 +174,8 @@ struct map_watch {
 	char			 error[512];	/* why table is NULL */
 	map_watch_parse_fn	 parse;		/* text -> table, or -1 */
 	void			(*drop)(void *table);	/* wipe and free */
+	struct map_file_id	 denied;	/* the last version we could */
+	int			 denied_set;	/* not open: EACCES (maps.h) */
 };
 
 /*
@@ -184,6 +186,10 @@ int map_watch_init(struct map_watch *w, const char *title, const char *path,
     map_watch_parse_fn parse, void (*drop)(void *), char *err, size_t errlen);
 /* The table to look in, up to date; NULL with the reason in err. */
 void *map_watch_table(struct map_watch *w, char *err, size_t errlen);
+/*
+ * A file that cannot be opened for lack of permission is reported to
+ * map_note_denied, once per version of the file.
+ */
 /* Stat at the next map_watch_table, whatever the time. */
 void map_watch_recheck(struct map_watch *w);
 /* Drop the table and forget the file. */

@@ -256,6 +256,40 @@ maps_recheck(struct maps *m)
 			m->map[i].ops->recheck(m->map[i].state);
 }
 
+/* Check the file tables for changes now. */
+void
+maps_refresh(struct maps *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->map[i].ops->refresh != NULL)
+			m->map[i].ops->refresh(m->map[i].state);
+}
+
+/*
+ * The hook for tables that became unreadable: one per process (the
+ * daemon sets it once it gave up root), like the log's destination.
+ */
+static struct {
+	maps_denied_fn	 fn;
+	void		*arg;
+} denied_hook;
+
+/* Set the hook. */
+void
+maps_on_denied(maps_denied_fn fn, void *arg)
+{
+	denied_hook.fn = fn;
+	denied_hook.arg = arg;
+}
+
+/* A driver met a table file it may not read. */
+void
+map_note_denied(const char *title)
+{
+	if (denied_hook.fn != NULL)
+		denied_hook.fn(denied_hook.arg, title);
+}
+
 /* Forget cached answers for key. */
 void
 maps_forget(struct maps *m, const char *key)

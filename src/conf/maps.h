@@ -68,6 +68,24 @@ int maps_find_fixed(struct maps *m, const char *key, const char **value,
 void maps_recheck(struct maps *m);
 
 /*
+ * Check every file table for a changed file now, as a lookup would (at
+ * most once a second, at once after maps_recheck), without looking
+ * anything up: a daemon that gave up root calls it before it hands out
+ * work, so that a table it may no longer read is noticed first.
+ */
+void maps_refresh(struct maps *m);
+
+/*
+ * Who hears of a table file that exists but cannot be opened for lack
+ * of permission (EACCES), once per version of the file: posternd's
+ * daemon process, which runs as mail_owner, restarts so that root reads
+ * the table again. title is "param: type:/path". NULL: nobody (the
+ * lookups fail, as for any unreadable table).
+ */
+typedef void (*maps_denied_fn)(void *arg, const char *title);
+void maps_on_denied(maps_denied_fn fn, void *arg);
+
+/*
  * Forget what the tables remember about key (exec: caches answers; the
  * daemon calls this after the relay refused the login it gave).
  */
@@ -121,7 +139,17 @@ struct map_ops {
 	/* Report a compiled file that is missing or older than its
 	   source, through cb (NULL: nothing is compiled). */
 	void	(*stale)(void *state, maps_report_fn cb, void *arg);
+	/* Check the file for changes as find would, without a lookup
+	   (NULL: no file). */
+	void	(*refresh)(void *state);
 };
+
+/*
+ * For table drivers: a version of the table's file exists but could not
+ * be opened for lack of permission; tells the maps_on_denied hook. The
+ * driver calls it once per version of the file.
+ */
+void map_note_denied(const char *title);
 
 typedef int (*map_open_fn)(const char *title, const char *name,
     const struct map_ops **ops, void **state, char *err, size_t errlen);

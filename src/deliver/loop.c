@@ -81,6 +81,8 @@ struct daemon {
 	double		 next_rescan;
 	int		 kick;		/* look at the table again */
 	double		 rescan_secs;	/* queue_run_delay */
+	const struct loop_hooks *h;
+	char		 restart_why[700];	/* set: end, for a fresh daemon */
 };
 
 static int sig_write_fd = -1;
@@ -467,6 +469,11 @@ schedule(struct daemon *d)
 
 	if (d->nw >= d->maxw)
 		return;
+	/* A table only root may read now: restart before any lookup fails. */
+	if (d->h->restart)
+		worker_cfg_refresh(&d->wc);
+	if (d->restart_why[0])
+		return;
 	slots = d->maxw - d->nw;
 	due = xcalloc(COLLECT_MAX, sizeof(*due));
 	n = qmgr_due(&d->q, now, due, COLLECT_MAX);
@@ -604,6 +611,52 @@ reap(void)
 	}
 }
 
+/*
+ * SIGHUP under a supervisor: this process may no longer read what root
+ * opened (the password table, TLS keys), so a fresh daemon started by
+ * the supervisor, as root, reads everything. A main.cf that does not
+ * parse keeps this one running, as a reload does.
+ */
+static void
+reload_restart(struct daemon *d)
+{
+	char err[512];
+	struct config *cf;
+
+	if (d->restart_why[0])
+		return;
+	cf = config_load(config_dir(d->cf), err, sizeof(err));
+	if (cf == NULL) {
+		log_warnx("SIGHUP: keeping the running configuration: %s", err);
+		return;
+	}
+	config_free(cf);
+	(void)svc_notify("RELOADING=1");
+	snprintf(d->restart_why, sizeof(d->restart_why), "SIGHUP: restarting "
+	    "the daemon to read %s/main.cf and the tables as root",
+	    config_dir(d->cf));
+	log_info("%s", d->restart_why);
+}
+
+/*
+ * The maps layer's hook: a table file changed into one this user may
+ * not read (root's 0600 sasl_passwd, edited or compiled again). Only
+ * root can read it: end for a fresh daemon.
+ */
+static void
+table_denied(void *arg, const char *title)
+{
+	struct daemon *d = arg;
+
+	if (d->restart_why[0])
+		return;
+	(void)svc_notify("RELOADING=1");
+	snprintf(d->restart_why, sizeof(d->restart_why), "%s: changed, and "
+	    "user %s may not read it; restarting the daemon so that root "
+	    "reads it", title, d->h->user);
+	log_info("%s", d->restart_why);
+}
+
 /* Re-read main.cf on SIGHUP; keep the old one when the new one is bad. */
 static void
 reload(struct daemon *d)
@@ -611,6 +664,10 @@ reload(struct daemon *d)
 	char err[512];
 	struct config *cf;
 
+	if (d->h->restart) {
+		reload_restart(d);
+		return;
+	}
 	(void)svc_notify("RELOADING=1");
 	cf = config_load(config_dir(d->cf), err, sizeof(err));
 	if (cf == NULL || daemon_cfg(d, cf, err, sizeof(err)) < 0) {
@@ -759,23 +816,41 @@ trim_when_idle(struct daemon *d, int *trimmed)
 	*trimmed = 1;
 }
 
+/* Tell the supervisor (if any) that the daemon is ready. */
+static void
+tell_ready(const struct loop_hooks *h)
+{
+	char c = 'R';
+
+	if (h->ready_fd < 0)
+		return;
+	(void)!write(h->ready_fd, &c, 1);
+	close(h->ready_fd);
+}
+
 /* The daemon's main loop. */
 int
-loop_run(struct config *cf)
+loop_run(struct config *cf, const struct loop_hooks *h)
 {
 	struct daemon d;
 	char err[600];
-	int trimmed = 0, sig;
+	int trimmed = 0, status = 0, sig = 0;
 
 	memset(&d, 0, sizeof(d));
 	d.cf = cf;
 	d.ctl_fd = -1;
+	d.h = h;
 	if (qmgr_init(&d.q, conf_str(cf, "queue_directory"),
 	    conf_time(cf, "minimal_backoff_time"),
 	    conf_time(cf, "maximal_backoff_time")) < 0)
 		fatalx("queue_directory path too long");
 	if (daemon_cfg(&d, cf, err, sizeof(err)) < 0)
 		fatalx_status(EX_CONFIG, "%s", err);
+	/* Root's files are open: give up root before the spool is touched. */
+	if (h->drop != NULL)
+		h->drop(h->arg);
+	if (h->restart)
+		maps_on_denied(table_denied, &d);
 	d.q.alias.local = alias_local;
 	d.q.alias.expand = alias_expand;
 	d.q.alias.arg = &d;
@@ -788,9 +863,10 @@ loop_run(struct config *cf)
 		    d.rescan_secs);
 	d.ctl_fd = ctl_listen(&d);
 	qmgr_recover(&d.q);
-	log_info("daemon started -- postern, queue directory %s",
-	    conf_str(cf, "queue_directory"));
+	log_info("daemon started -- postern, queue directory %s, running as "
+	    "user %s", conf_str(cf, "queue_directory"), h->user);
 	(void)svc_notify("READY=1");
+	tell_ready(h);
 	d.next_rescan = now_real() + d.rescan_secs;
 	d.kick = 1;
 	for (;;) {
@@ -800,7 +876,8 @@ loop_run(struct config *cf)
 			schedule(&d);
 		}
 		trim_when_idle(&d, &trimmed);
-		if ((sig = poll_once(&d, next_timeout(&d))) != 0)
+		if (d.restart_why[0] ||
+		    (sig = poll_once(&d, next_timeout(&d))) != 0)
 			break;
 		if (now_real() >= d.next_rescan) {
 			qmgr_pickup(&d.q);
@@ -808,13 +885,20 @@ loop_run(struct config *cf)
 			d.next_rescan = now_real() + d.rescan_secs;
 		}
 	}
-	/* Postfix's master words, which log readers know. */
-	log_info("terminating on signal %d", sig);
+	if (d.restart_why[0]) {
+		/* Logged when set. RELOADING=1 was sent: the fresh daemon
+		   says READY=1. */
+		status = LOOP_EXIT_RESTART;
+	} else {
+		/* Postfix's master words, which log readers know. */
+		log_info("terminating on signal %d", sig);
+		(void)svc_notify("STOPPING=1");
+	}
 	if (d.nw > 0)
 		log_info("waiting up to %d s for %zu delivery processes",
 		    STOP_GRACE_MS / 1000, d.nw);
-	(void)svc_notify("STOPPING=1");
 	shutdown_workers(&d);
+	maps_on_denied(NULL, NULL);
 	qmgr_free(&d.q);
 	worker_cfg_free(&d.wc);
 	free(d.w);
@@ -822,5 +906,5 @@ loop_run(struct config *cf)
 		close(d.ctl_fd);
 	close(d.ino_fd);
 	config_free(d.cf);
-	return 0;
+	return status;
 }

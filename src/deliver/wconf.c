@@ -419,3 +419,15 @@ worker_cfg_recheck(struct worker_cfg *wc)
 		if (all[i] != NULL)
 			maps_recheck(all[i]);
 }
+
+/* Let every table look at its file now. */
+void
+worker_cfg_refresh(struct worker_cfg *wc)
+{
+	struct maps *all[] = { wc->tls_maps, wc->sasl_maps, wc->rt.transport,
+	    wc->rt.sender_relay, wc->rt.aliases, wc->generic, wc->hchecks };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i] != NULL)
+			maps_refresh(all[i]);
+}

@@ -103,6 +103,11 @@ int worker_cfg_creds(struct worker_cfg *wc, const char *sender, size_t ri,
 void job_login_clear(struct job_login *lg);
 /* Let every table look for changes at its next lookup (postern flush). */
 void worker_cfg_recheck(struct worker_cfg *wc);
+/*
+ * Let every table look at its file now (maps_refresh), without a lookup:
+ * a daemon that gave up root does it before it hands out work.
+ */
+void worker_cfg_refresh(struct worker_cfg *wc);
 /* Free what worker_cfg_build made. */
 void worker_cfg_free(struct worker_cfg *wc);
 

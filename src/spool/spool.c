@@ -12,6 +12,7 @@
  * The queue ID comes from the file itself (microseconds + inode), so the
  * file system, not a counter we would have to lock, makes it unique.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -212,6 +213,72 @@ spool_check(const char *queue_dir, uid_t uid, const char *owner, char *err,
 		}
 	}
 	return 0;
+}
+
+/* spool_adopt for one directory; the count, or -1 with err. */
+static int
+adopt_dir(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *dp;
+	int fd, n = 0;
+
+	if ((dp = opendir(path)) == NULL) {
+		seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(dp), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) < 0 || st.st_uid != 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		/* O_NOFOLLOW and the fstat: the file we change is the
+		   regular file in this directory, not what it points at. */
+		fd = openat(dirfd(dp), de->d_name, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_uid == 0 && st.st_nlink == 1) {
+			if (fchown(fd, uid, gid) < 0) {
+				seterr(err, errlen, "cannot give %s/%s to uid "
+				    "%lu: %s", path, de->d_name,
+				    (unsigned long)uid, strerror(errno));
+				close(fd);
+				closedir(dp);
+				return -1;
+			}
+			n++;
+		}
+		close(fd);
+	}
+	closedir(dp);
+	return n;
+}
+
+/* Give root's leftovers in the daemon's directories to uid:gid. */
+int
+spool_adopt(const char *queue_dir, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+	static const enum qdir dirs[] = { QD_NEW, QD_ACTIVE, QD_DEFERRED,
+	    QD_HOLD, QD_CORRUPT, QD_STATE };
+	char path[PATH_BUF];
+	int n, total = 0;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (spool_path(queue_dir, dirs[i], path, sizeof(path)) < 0) {
+			seterr(err, errlen, "queue directory name too long");
+			return -1;
+		}
+		if ((n = adopt_dir(path, uid, gid, err, errlen)) < 0)
+			return -1;
+		total += n;
+	}
+	return total;
 }
 
 /* Open a uniquely named file in incoming/tmp and derive the queue ID. */

@@ -68,6 +68,17 @@ int spool_create_owned(const char *queue_dir, uid_t uid, gid_t gid,
  */
 int spool_check(const char *queue_dir, uid_t uid, const char *owner,
     char *err, size_t errlen) WUR;
+/*
+ * Give uid:gid the queue files that root owns in the daemon's
+ * directories (incoming/new, active, deferred, hold, corrupt, state):
+ * those an earlier posternd left while it ran as root, which the daemon
+ * could not read once it runs as uid. Only regular files with one link
+ * are changed, through a descriptor opened without following symbolic
+ * links, so nothing outside the spool can be made the daemon's. Returns
+ * the number of files changed, or -1 with err naming the file.
+ */
+int spool_adopt(const char *queue_dir, uid_t uid, gid_t gid, char *err,
+    size_t errlen) WUR;
 
 /* A message being written by sendmail. */
 struct spool_new {

@@ -1,7 +1,8 @@
 """The three Postfix SOHO_README configurations (test/soho-examples: copies
 of ../shared/examples, compared byte for byte when that is present),
 used as they are: only the directory /etc/postfix in main.cf is replaced
-by the test's configuration directory (the examples' README allows that).
+by the test's configuration directory (the examples' README allows that),
+and mail_owner is the user running the tests, as in every sandbox.
 
 Each runs as root in its own network and mount namespaces (netns.py):
 the host names they name (mail.isp.example, mail.example.com,
@@ -14,6 +15,7 @@ envelope, the headers, and the user that logged in.
 """
 
 import os
+import pwd
 import subprocess
 
 import pytest
@@ -79,6 +81,11 @@ class World:
             if f == "main.cf":
                 # The one change the examples allow.
                 text = text.replace("/etc/postfix", self.sb.confdir)
+                # The machine has no postern user to give root up for,
+                # as every sandbox (conftest.py); test_privdrop.py runs
+                # posternd as root with a real mail_owner.
+                text += "mail_owner = %s\n" % pwd.getpwuid(
+                    os.geteuid()).pw_name
                 self.sb.write_main_cf(text)
                 continue
             path = os.path.join(self.sb.confdir, f)
