@@ -196,3 +196,29 @@ def test_syslog_through_dev_log(sandbox, tmp_path):
         assert what in kinds, (what, ev1)
     assert any(l[1] == "postern/qmgr" and l[3].startswith("daemon started")
                for l in sys_lines), sys_lines
+
+
+def test_maillog_file_dev_stdout(sandbox, tmp_path):
+    """maillog_file = /dev/stdout, as in a container: posternd -f -s
+    writes its lines, the workers' too, to standard output and nothing to
+    standard error."""
+    sb = sandbox
+    sb.write_config(maillog_file="/dev/stdout")
+    out_path, err_path = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        p = subprocess.Popen([sb.bins["posternd"], "-f", "-s", "-C",
+                              sb.confdir], stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=err, env=_env(),
+                             start_new_session=True)
+    sb.daemon = p       # stopped, killed and checked by the fixture
+    assert wait_for(lambda: "daemon started" in out_path.read_text() or
+                    p.poll() is not None, TIMEOUT), err_path.read_text()
+    send_one(sb)
+    assert wait_for(lambda: ": removed" in out_path.read_text(), TIMEOUT)
+    assert sb.stop_daemon() == 0
+    lines = out_path.read_text().splitlines()
+    for line in lines:
+        assert FILE_RE.match(line), line
+    assert any(" postern/smtp[" in l and "status=sent" in l for l in lines)
+    assert " postern/pickup[%d]: " % p.pid in out_path.read_text()
+    assert err_path.read_text() == ""
