@@ -48,6 +48,7 @@
 #include "deliver/qmgr.h"
 #include "deliver/route.h"
 #include "spool/qfile.h"
+#include "spool/spool.h"
 #include "deliver/worker.h"
 #include "lib/log.h"
 #include "lib/notify.h"
@@ -138,6 +139,24 @@ daemon_cfg(struct daemon *d, struct config *cf, char *err, size_t errlen)
 		d->maxw = (size_t)conf_int(cf, "default_process_limit");
 	/* The safety net behind inotify; retries have their own times. */
 	d->rescan_secs = (double)conf_time(cf, "queue_run_delay");
+	return 0;
+}
+
+/* Whether cf would start a daemon (see loop.h). */
+int
+loop_config_check(struct config *cf, char *err, size_t errlen)
+{
+	struct worker_cfg wc;
+	char active[PATH_BUF];
+
+	if (spool_path(conf_str(cf, "queue_directory"), QD_ACTIVE, active,
+	    sizeof(active)) < 0) {
+		snprintf(err, errlen, "queue_directory path too long");
+		return -1;
+	}
+	if (worker_cfg_build(&wc, cf, active, err, errlen) < 0)
+		return -1;
+	worker_cfg_free(&wc);
 	return 0;
 }
 

@@ -34,6 +34,13 @@ struct loop_hooks {
 };
 
 /*
+ * Whether cf would start a daemon: every table, the TLS files and the
+ * delivery settings load. 0, or -1 with err. For the supervisor's check
+ * before a reload (in a child of its own, as root); opens and closes.
+ */
+int loop_config_check(struct config *cf, char *err, size_t errlen);
+
+/*
  * Run the daemon for cf until SIGTERM or SIGINT (or a restart, see
  * struct loop_hooks). The spool must exist and the caller must hold the
  * queue lock. Takes cf (frees it). Returns the exit status.

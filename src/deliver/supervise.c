@@ -5,7 +5,8 @@
  * daemon process, passes SIGTERM, SIGINT and SIGHUP on to it, and reaps
  * it. After the fork it reads nothing from the daemon but its exit
  * status and one byte on a pipe that says "ready"; it opens no table,
- * speaks no TLS and does not touch the spool. The daemon process opens
+ * speaks no TLS and does not touch the spool (a SIGHUP's check of the new
+ * configuration runs in a child of its own, see reload_ok). The daemon process opens
  * what needs root (loop_run's start-up), then becomes mail_owner for
  * good (child_drop) before it creates anything in the spool.
  *
@@ -238,12 +239,53 @@ child_ready_input(struct child *c)
 }
 
 /*
+ * SIGHUP: would the new main.cf and its tables start a daemon? A child
+ * of the supervisor loads them as root, as the next daemon process
+ * would, and says only by its exit status; the supervisor itself opens
+ * nothing. A configuration that would not start keeps the running
+ * daemon, as a reload in place does.
+ */
+static int
+reload_ok(const struct config *cf)
+{
+	struct config *ncf;
+	char err[1024];
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0) {
+		log_warn("SIGHUP: cannot fork to check the configuration; "
+		    "reloading unchecked");
+		return 1;
+	}
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_IGN);
+		signal(SIGCHLD, SIG_DFL);
+		ncf = config_load(config_dir(cf), err, sizeof(err));
+		if (ncf == NULL || loop_config_check(ncf, err,
+		    sizeof(err)) < 0) {
+			log_warnx("SIGHUP: keeping the running configuration: "
+			    "%s", err);
+			_exit(EX_CONFIG);
+		}
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/*
  * Wait for the daemon process to end, passing signals on; returns its
  * wait status. *stopping is set when SIGTERM or SIGINT came. A SIGHUP
  * before the daemon is ready is held back until it is.
  */
 static int
-child_watch(struct child *c, int *stopping)
+child_watch(struct child *c, const struct config *cf, int *stopping)
 {
 	struct pollfd pfd[2];
 	unsigned char sig;
@@ -268,7 +310,8 @@ child_watch(struct child *c, int *stopping)
 				hup_held = 1;
 		}
 		if (hup_held && c->ready) {
-			(void)kill(c->pid, SIGHUP);
+			if (reload_ok(cf))
+				(void)kill(c->pid, SIGHUP);
 			hup_held = 0;
 		}
 		if (waitpid(c->pid, &status, WNOHANG) == c->pid) {
@@ -331,7 +374,7 @@ supervise_run(struct config *cf, const struct privsep_user *u)
 	signals_setup();
 	for (;;) {
 		if (child_start(&c, cf, u, fresh) == 0)
-			status = child_watch(&c, &stopping);
+			status = child_watch(&c, cf, &stopping);
 		else
 			status = -1;
 		fresh = 1;

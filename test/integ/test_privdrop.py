@@ -352,6 +352,29 @@ def test_hup_to_the_supervisor_reads_the_new_main_cf(make_sb, world,
     assert sb.stop_daemon() == 0
 
 
+def test_hup_with_a_config_that_would_not_start_keeps_the_daemon(
+        make_sb, smarthost_factory):
+    """A main.cf that parses but would not start a daemon (its CA file
+    does not exist) is found out before the restart: the running daemon
+    process carries on with the old configuration."""
+    sb = make_sb(smtp_tls_security_level="none")
+    second = smarthost_factory()
+    sb.start_daemon()
+    child = daemon_child(sb)
+    delivered(sb, send(sb))
+    sb.write_config(relayhost="[127.0.0.1]:%d" % second.port,
+                    smtp_tls_CAfile="/nonexistent/ca.pem")
+    sb.daemon.send_signal(signal.SIGHUP)
+    sb.wait_log(r"postern/master\[\d+\]: warning: SIGHUP: keeping the "
+                r"running configuration: .*smtp_tls_CAfile "
+                r"/nonexistent/ca\.pem")
+    delivered(sb, send(sb))
+    assert second.messages == []
+    assert children(sb.daemon.pid) == [child]
+    assert "restarting the daemon" not in sb.log_text()
+    assert sb.stop_daemon() == 0
+
+
 def test_term_to_the_supervisor_stops_everything(make_sb):
     sb = make_sb(smtp_tls_security_level="none")
     sb.start_daemon()
