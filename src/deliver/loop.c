@@ -86,37 +86,12 @@ struct daemon {
 	char		 restart_why[700];	/* set: end, for a fresh daemon */
 };
 
-static int sig_write_fd = -1;
-
-/* Signal handler: hand the signal number to the loop. */
-static void
-on_signal(int sig)
-{
-	unsigned char c = (unsigned char)sig;
-	int saved = errno;
-
-	(void)!write(sig_write_fd, &c, 1);
-	errno = saved;
-}
-
 /* Install the handlers that feed the self-pipe. */
 static void
 signals_setup(struct daemon *d)
 {
-	struct sigaction sa;
-
-	if (pipe2(d->sig_fd, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (signals_to_pipe(d->sig_fd) < 0)
 		fatal("pipe");
-	sig_write_fd = d->sig_fd[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 }
 
 /*

@@ -55,17 +55,6 @@ struct child {
 static int sup_sig[2] = { -1, -1 };	/* the supervisor's self-pipe */
 static pid_t supervisor_pid;
 
-/* Signal handler: hand the signal number to the supervisor's loop. */
-static void
-on_signal(int sig)
-{
-	unsigned char c = (unsigned char)sig;
-	int saved = errno;
-
-	(void)!write(sup_sig[1], &c, 1);
-	errno = saved;
-}
-
 /* The signals the supervisor acts on, as a set. */
 static void
 sup_sigset(sigset_t *set)
@@ -81,19 +70,8 @@ sup_sigset(sigset_t *set)
 static void
 signals_setup(void)
 {
-	struct sigaction sa;
-
-	if (pipe2(sup_sig, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (signals_to_pipe(sup_sig) < 0)
 		fatal("pipe");
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 }
 
 /*

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,5 +166,41 @@ mem_has_8bit(const char *p, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)p[i] >= 0x80)
 			return 1;
+	return 0;
+}
+
+/* ---- signals through a self-pipe ---------------------------------------- */
+
+static int selfpipe_write = -1;
+
+/* Signal handler: hand the signal number to the loop reading the pipe. */
+static void
+selfpipe_handler(int sig)
+{
+	unsigned char c = (unsigned char)sig;
+	int saved = errno;
+
+	(void)!write(selfpipe_write, &c, 1);
+	errno = saved;
+}
+
+/* SIGTERM, SIGINT, SIGHUP and SIGCHLD as bytes on a new pipe (see util.h). */
+int
+signals_to_pipe(int fds[2])
+{
+	struct sigaction sa;
+
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	selfpipe_write = fds[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = selfpipe_handler;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }

@@ -39,5 +39,12 @@ void fds_sanitize(void);
 void fds_close_except(int keep1, int keep2);
 /* Close every descriptor >= lowfd. */
 void fds_close_from(int lowfd);
+/*
+ * A self-pipe for an event loop: SIGTERM, SIGINT, SIGHUP and SIGCHLD
+ * each write their number to fds[1] (non-blocking, close-on-exec; read
+ * fds[0]); SIGPIPE is ignored. One pipe per process: a later call
+ * replaces the earlier one. 0, or -1 with errno.
+ */
+int signals_to_pipe(int fds[2]);
 
 #endif
