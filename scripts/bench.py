@@ -116,11 +116,11 @@ def children(pid):
         # pid (comm) state ppid ...
         ppid = int(st.rsplit(")", 1)[1].split()[1])
         kids.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        for k in kids.get(todo.pop(), []):
+    out, pending = [], [pid]
+    while pending:
+        for k in kids.get(pending.pop(), []):
             out.append(k)
-            todo.append(k)
+            pending.append(k)
     return out
 
 

@@ -295,7 +295,8 @@ class InstalledRoot:
     def env(self, extra=None):
         # What a user's shell might carry; sendmail must use none of it.
         e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C",
-             "TMPDIR": "/nonexistent", "LANG": "de_DE.UTF-8", "TZ": "XXX"}
+             "TMPDIR": "/nonexistent", "LANG": "de_DE.UTF-8",
+             "TZ": "Invalid/Zone"}
         e.update(extra or {})
         return e
 
