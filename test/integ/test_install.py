@@ -231,14 +231,19 @@ def test_install_as_root_creates_user_and_spool(tmp_path):
 INSTALLED_NS = r"""
 set -eu
 mount --make-rprivate /
+# The source tree may itself live under /tmp: keep it as the working
+# directory, and bind it back by that (not by its name, which the tmpfs
+# hides) once the tmpfs is there.
+cd "$1"
 # A fresh tmpfs: private to the namespace and never mounted nosuid.
 mount -t tmpfs -o mode=1777 postern-test /tmp
-mkdir -m 0755 /tmp/etc /tmp/root
+mkdir -m 0755 /tmp/etc /tmp/root /tmp/src
+mount --no-canonicalize --bind . /tmp/src
 cp -a /etc/. /tmp/etc/
 mount --bind /tmp/etc /etc
 useradd -M -s /bin/sh pstnua
 useradd -M -s /bin/sh pstnub
-make -s -j2 -C "$1" install PREFIX=/usr DESTDIR=/tmp/root >/tmp/install.log
+make -s -j2 -C /tmp/src install PREFIX=/usr DESTDIR=/tmp/root >/tmp/install.log
 mkdir -p /etc/postern
 mount --bind /tmp/root/etc/postern /etc/postern
 mount --bind /tmp/root/var/spool /var/spool
