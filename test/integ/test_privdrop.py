@@ -410,9 +410,11 @@ def test_crashed_daemon_process_is_replaced(make_sb, world):
     # Mail that comes in meanwhile waits in the spool, then goes.
     marker = send(sb)
     new_child = daemon_child(sb, not_pid=child)
-    assert_runs_as(new_child, world.uid, world.gid)
+    # Found by its parent, it may not have dropped root yet: judge it once
+    # it has started (it logs that only after the drop) and delivered.
     delivered(sb, marker)
     sb.wait_log(r"postern/qmgr\[%d\]: daemon started" % new_child)
+    assert_runs_as(new_child, world.uid, world.gid)
     assert sb.stop_daemon() == 0
 
 
