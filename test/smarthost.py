@@ -90,6 +90,13 @@ server thread on each command):
   data_reply_times  0 (default): data_reply until changed; N: only for
                  the next N ends of DATA, then data_reply is None again
   data_delay     seconds to wait before replying to the final dot
+  hold_data      False (default) or True: the reply to each final dot
+                 waits until the test calls release(). The gate for a test
+                 that must act while a worker is certainly mid-session:
+                 hold_data = True, wait_held() (the relay has the whole
+                 message and has not answered), act, check, release().
+                 .held is the number of replies waiting; a reply the
+                 client went away from is "lost" in .attempts.
   A reply starting with 421 (in rcpt_replies or data_reply) closes the
   connection after it is sent, as RFC 5321 3.8 says a server does.
   stop()         refuse all connections (nothing listens on the port) and
@@ -387,6 +394,8 @@ class _Handler:
             delay = host.data_delay
             if delay:
                 await asyncio.sleep(delay)
+            if host.hold_data:
+                await host._held_until_release(server)
         except asyncio.CancelledError:
             attempt["outcome"] = "lost"
             with host._lock:
@@ -1149,6 +1158,8 @@ class Smarthost:
         self.data_reply = None
         self.data_delay = 0
         self.data_reply_times = 0
+        self.hold_data = False
+        self.held = 0               # replies held until release()
         # What happened.
         self._closed_421 = 0        # connections closed after a 421
         self.messages = []
@@ -1347,6 +1358,31 @@ class Smarthost:
                 json.dump(msg.meta(), f, indent=1)
             os.rename(base + ".json.tmp", base + ".json")
 
+    async def _held_until_release(self, server):
+        # Polled: release() runs in the test thread, and a client that
+        # goes away ends the wait too (its reply is then "lost").
+        with self._lock:
+            self.held += 1
+            self._cond.notify_all()
+        try:
+            while self.hold_data and server.transport is not None and \
+                    not server.transport.is_closing():
+                await asyncio.sleep(0.02)
+        finally:
+            with self._lock:
+                self.held -= 1
+                self._cond.notify_all()
+
+    # ---- the gate (test thread) ---------------------------------------
+    def wait_held(self, n=1, timeout=30):
+        """Wait until n replies to the final dot are held (hold_data);
+        True, or False on timeout."""
+        return bool(self.wait(lambda s: s.held >= n, timeout))
+
+    def release(self):
+        """Let every held reply go, and hold no more (hold_data = False)."""
+        self.hold_data = False
+
     # ---- queries (test thread) ----------------------------------------
     def reset(self):
         """Forget what was recorded and restore the default behaviours."""
@@ -1359,6 +1395,7 @@ class Smarthost:
         self.data_reply = None
         self.data_reply_times = 0
         self.data_delay = 0
+        self.hold_data = False
 
     def wait(self, predicate, timeout=30):
         """Wait until predicate(self) is true; return it, or False."""

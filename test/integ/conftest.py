@@ -45,6 +45,8 @@ EX_CONFIG = 78
 SANITIZER = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:|"
                        r"SUMMARY: (Address|Undefined)")
 QID_RE = re.compile(r"^[0-9A-F]+$")
+# The recipient of Sandbox.settle()'s probe messages.
+SETTLE_RCPT = "settle-probe@example.com"
 
 SPOOL_MODES = {"incoming/tmp": 0o1730, "incoming/new": 0o1770,
                "public": 0o755}
@@ -281,6 +283,20 @@ class Sandbox:
                 pass
             self._reap_group(self.daemon)
             self.daemon = None
+
+    def settle(self):
+        """Wait, instead of sleeping, until the running daemon has acted on
+        everything that was due when this was called: send a probe message
+        to SETTLE_RCPT and wait for its "sent" line. The daemon picks the
+        probe up in a later round than anything already due (a flush, a
+        release), so mail that was to go out has left its queue directory
+        by then: the test checks the spool and the relay. The probe is one
+        more message at the relay, to SETTLE_RCPT only."""
+        rx = status_re(SETTLE_RCPT, "sent")
+        n = len(self.log_lines(rx))
+        cp = self.send(["-i", SETTLE_RCPT], b"Subject: settle\n\nprobe\n")
+        assert cp.returncode == 0, cp.stderr.decode(errors="replace")
+        self.wait_log(rx, count=n + 1)
 
     # ---- observation --------------------------------------------------
     def log_text(self):
