@@ -97,6 +97,10 @@ server thread on each command):
                  message and has not answered), act, check, release().
                  .held is the number of replies waiting; a reply the
                  client went away from is "lost" in .attempts.
+  probe_rcpt     None (default), or an address: a message to it alone is
+                 a test's probe (conftest's Sandbox.settle), answered 250
+                 at once and counted in .probes, never in .messages or
+                 .attempts, so that the test's own counts stay as they were.
   A reply starting with 421 (in rcpt_replies or data_reply) closes the
   connection after it is sent, as RFC 5321 3.8 says a server does.
   stop()         refuse all connections (nothing listens on the port) and
@@ -383,6 +387,11 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         host = self.host
         raw = server.raw_data_since_354()
+        if host.probe_rcpt and envelope.rcpt_tos == [host.probe_rcpt]:
+            with host._lock:
+                host.probes += 1
+                host._cond.notify_all()
+            return "250 2.0.0 Ok: probe"
         attempt = {"conn": server.serial,
                    "mail_from": _sender(envelope.mail_from),
                    "rcpt_tos": list(envelope.rcpt_tos),
@@ -1160,6 +1169,8 @@ class Smarthost:
         self.data_reply_times = 0
         self.hold_data = False
         self.held = 0               # replies held until release()
+        self.probe_rcpt = None
+        self.probes = 0
         # What happened.
         self._closed_421 = 0        # connections closed after a 421
         self.messages = []
