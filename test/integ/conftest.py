@@ -489,6 +489,7 @@ def pytest_runtest_makereport(item, call):
     reason = _skip_reason(rep)
     if in_ci() and not any(rx.search(reason) for rx in OPTIONAL_SKIPS):
         rep.outcome = "failed"
+        rep.ci_skip = reason
         rep.longrepr = ("CI=true and this test was skipped: %s\nCI must "
                         "provide this (root, namespaces, the packages of "
                         "scripts/install-deps); fix the runner, or list the "
@@ -502,12 +503,18 @@ def pytest_terminal_summary(terminalreporter):
     for rep in skipped:
         reason = _skip_reason(rep)
         counts[reason] = counts.get(reason, 0) + 1
+    unexpected = [rep for key in ("failed", "error")
+                  for rep in terminalreporter.stats.get(key, [])
+                  if getattr(rep, "ci_skip", None) is not None]
     terminalreporter.write_line(
         "postern: %d test(s) skipped%s" %
-        (len(skipped), " (CI=true: only OPTIONAL_SKIPS may skip)"
-         if in_ci() else ""))
+        (len(skipped), "; CI=true: %d unexpected skip(s), failed" %
+         len(unexpected) if in_ci() else ""))
     for reason, n in sorted(counts.items()):
         terminalreporter.write_line("  %d skipped: %s" % (n, reason))
+    for rep in unexpected:
+        terminalreporter.write_line("  unexpected skip, failed: %s: %s" %
+                                    (rep.nodeid, rep.ci_skip))
 
 
 def status_re(addr, status, port=None):

@@ -64,7 +64,10 @@ def test_ci_fails_a_skip_ci_must_not_have(tmp_path):
             "namespaces here") in r.stdout
     assert "1 skipped: ../shared/examples is not beside this clone" \
         in r.stdout
-    assert "postern: 1 test(s) skipped (CI=true" in r.stdout
+    assert "postern: 1 test(s) skipped; CI=true: 2 unexpected skip(s), " \
+        "failed" in r.stdout, r.stdout
+    assert "unexpected skip, failed: test_cases.py::test_needs_root: " \
+        "needs root" in r.stdout, r.stdout
 
 
 def test_without_ci_skips_are_counted(tmp_path):
