@@ -3,6 +3,8 @@
 #   make            programs in build/
 #   make check      unit tests (cmocka) and integration tests (pytest), all
 #                   built with AddressSanitizer and UBSan in test/build/
+#                   (halting on the first report), 5 s of each fuzz target
+#   make fuzz-long  each fuzz target for 10 minutes (test/fuzz/corpus seeds)
 #   make demo       a sandboxed posternd and test smarthost, one message
 #   make bench      throughput, latency and memory against local sinks
 #   make install    PREFIX=/usr/local DESTDIR=   (programs, man pages,
@@ -66,7 +68,12 @@ $(B)/postern: $(B)/cmd/postern.o $(B)/libpostern.a
 # ---- sanitizer build for the tests (kept under test/ so tools that look
 # for the release programs never pick these up) ------------------------------
 T	= test/build
-SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# -fno-sanitize-recover=all: the first report of any sanitizer ends the
+# program (UBSan would otherwise print a line and carry on, exit 0), and
+# SAN_ENV says the same at run time wherever make runs a test program.
+SAN	= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_ENV	= ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 T_CFLAGS = $(CSTD) $(WARN) -O1 -g $(SAN) -Isrc \
 	-DPOSTERN_SYSCONFDIR='"$(SYSCONFDIR)"' -DPOSTERN_SPOOLDIR='"$(SPOOLDIR)"'
 T_LIB_OBJ = $(LIB_SRC:src/%.c=$(T)/%.o)
@@ -94,11 +101,18 @@ $(T)/unit/%: test/unit/%.c $(T)/libpostern.a
 	$(CC) $(T_CFLAGS) -Itest/unit -o $@ $< $(T)/libpostern.a -lcmocka \
 		$(ADMIN_LIBS)
 
-# ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECS=600` for a long run) --------
+# ---- fuzzing (libFuzzer) --------------------------------------------------
+# Every test/fuzz/fuzz_NAME.c is a target, and test/fuzz/corpus/fuzz_NAME/
+# its seed inputs, kept in the tree: a target without seeds fails the run.
+# `make fuzz` (part of make check) runs each target FUZZ_SECS seconds,
+# `make fuzz-long` ten minutes each; test/fuzz/run.sh prints each run's
+# final line (executions, cov: edges, ft: features). The builds halt on
+# the first sanitizer report, as the test build does.
 FUZZ_SRC = $(sort $(wildcard test/fuzz/fuzz_*.c))
 FUZZ_BIN = $(FUZZ_SRC:test/fuzz/%.c=$(T)/fuzz/%)
-FUZZ_SECS ?= 60
+FUZZ_SECS ?= 5
 FUZZ_CC	= clang
+FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 
 # The library is compiled once with coverage instrumentation
 # (fuzzer-no-link) and each target links against it.
@@ -109,7 +123,7 @@ FUZZ_OBJ = $(LIB_SRC:src/%.c=$(FZ)/%.o)
 
 $(FZ)/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
 		-MMD -MP -c -o $@ $<
 
 $(FZ)/libpostern.a: $(FUZZ_OBJ)
@@ -117,15 +131,31 @@ $(FZ)/libpostern.a: $(FUZZ_OBJ)
 
 $(T)/fuzz/%: test/fuzz/%.c $(FZ)/libpostern.a
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) \
 		-o $@ $< $(FZ)/libpostern.a $(ADMIN_LIBS)
 
 fuzz: $(FUZZ_BIN)
-	@set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
-		mkdir -p $(T)/corpus/$$n; echo "== $$n ($(FUZZ_SECS) s)"; \
-		$$f -max_total_time=$(FUZZ_SECS) -print_final_stats=0 \
-			$(T)/corpus/$$n >$(T)/corpus/$$n.log 2>&1 || \
-			{ tail -n 40 $(T)/corpus/$$n.log; exit 1; }; done
+	@$(SAN_ENV) test/fuzz/run.sh $(FUZZ_SECS) $(T) $(FUZZ_BIN)
+
+fuzz-long:
+	$(MAKE) fuzz FUZZ_SECS=600
+
+# A sanitizer report must fail the run: a signed overflow in a program
+# built with the unit tests' flags, and in a fuzz target built with the
+# fuzz flags, must each exit non-zero with UBSan's report
+# (test/sanitizers/expect-halt). These programs are broken on purpose and
+# live outside test/unit and test/fuzz.
+$(T)/sanitizers/overflow: test/sanitizers/overflow.c
+	@mkdir -p $(dir $@)
+	$(CC) $(T_CFLAGS) -o $@ $<
+$(T)/sanitizers/fuzz_overflow: test/sanitizers/fuzz_overflow.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $<
+
+check-sanitizers: $(T)/sanitizers/overflow $(T)/sanitizers/fuzz_overflow
+	@test/sanitizers/expect-halt $(T)/sanitizers/overflow 2147483647
+	@test/sanitizers/expect-halt $(T)/sanitizers/fuzz_overflow \
+		-runs=1000000 -seed=1 -artifact_prefix=$(T)/sanitizers/
 
 # ---- checks ---------------------------------------------------------------
 PYTHON	= /usr/bin/python3
@@ -137,6 +167,7 @@ deps:
 check: deps
 	$(MAKE) all
 	$(MAKE) check-build
+	$(MAKE) check-sanitizers
 	$(MAKE) unit
 	$(MAKE) fuzz FUZZ_SECS=5
 	$(MAKE) integ
@@ -145,13 +176,13 @@ check-build: $(T_PROGS) $(UNIT_BIN)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
-		ASAN_OPTIONS=detect_leaks=1 $$t; done
+		$(SAN_ENV) $$t; done
 
 # logwatch's package depends on an MTA: it is unpacked, never installed.
 integ: $(T_PROGS)
 	LOGWATCH_ROOT="$$(scripts/unpack-deb logwatch $(CURDIR)/$(T)/deps)" \
-	POSTERN_BIN=$(CURDIR)/$(T) $(PYTHON) -m pytest -q -p no:cacheprovider \
-		test/integ $(PYTEST_ARGS)
+	POSTERN_BIN=$(CURDIR)/$(T) $(SAN_ENV) $(PYTHON) -m pytest -q -rs \
+		-p no:cacheprovider test/integ $(PYTEST_ARGS)
 
 demo: deps all
 	$(PYTHON) scripts/demo.py $(CURDIR)/$(B)
@@ -191,7 +222,8 @@ uninstall:
 clean:
 	rm -rf $(B) $(T)
 
-.PHONY: all deps check check-build unit integ fuzz demo bench install \
+.PHONY: all deps check check-build check-sanitizers unit integ fuzz \
+	fuzz-long demo bench install \
 	install-init uninstall clean
 
 -include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(B)/cmd/*.d \

@@ -90,6 +90,17 @@ server thread on each command):
   data_reply_times  0 (default): data_reply until changed; N: only for
                  the next N ends of DATA, then data_reply is None again
   data_delay     seconds to wait before replying to the final dot
+  hold_data      False (default) or True: the reply to each final dot
+                 waits until the test calls release(). The gate for a test
+                 that must act while a worker is certainly mid-session:
+                 hold_data = True, wait_held() (the relay has the whole
+                 message and has not answered), act, check, release().
+                 .held is the number of replies waiting; a reply the
+                 client went away from is "lost" in .attempts.
+  probe_rcpt     None (default), or an address: a message to it alone is
+                 a test's probe (conftest's Sandbox.settle), answered 250
+                 at once and counted in .probes, never in .messages or
+                 .attempts, so that the test's own counts stay as they were.
   A reply starting with 421 (in rcpt_replies or data_reply) closes the
   connection after it is sent, as RFC 5321 3.8 says a server does.
   stop()         refuse all connections (nothing listens on the port) and
@@ -376,6 +387,11 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         host = self.host
         raw = server.raw_data_since_354()
+        if host.probe_rcpt and envelope.rcpt_tos == [host.probe_rcpt]:
+            with host._lock:
+                host.probes += 1
+                host._cond.notify_all()
+            return "250 2.0.0 Ok: probe"
         attempt = {"conn": server.serial,
                    "mail_from": _sender(envelope.mail_from),
                    "rcpt_tos": list(envelope.rcpt_tos),
@@ -387,6 +403,8 @@ class _Handler:
             delay = host.data_delay
             if delay:
                 await asyncio.sleep(delay)
+            if host.hold_data:
+                await host._held_until_release(server)
         except asyncio.CancelledError:
             attempt["outcome"] = "lost"
             with host._lock:
@@ -1149,6 +1167,10 @@ class Smarthost:
         self.data_reply = None
         self.data_delay = 0
         self.data_reply_times = 0
+        self.hold_data = False
+        self.held = 0               # replies held until release()
+        self.probe_rcpt = None
+        self.probes = 0
         # What happened.
         self._closed_421 = 0        # connections closed after a 421
         self.messages = []
@@ -1347,6 +1369,31 @@ class Smarthost:
                 json.dump(msg.meta(), f, indent=1)
             os.rename(base + ".json.tmp", base + ".json")
 
+    async def _held_until_release(self, server):
+        # Polled: release() runs in the test thread, and a client that
+        # goes away ends the wait too (its reply is then "lost").
+        with self._lock:
+            self.held += 1
+            self._cond.notify_all()
+        try:
+            while self.hold_data and server.transport is not None and \
+                    not server.transport.is_closing():
+                await asyncio.sleep(0.02)
+        finally:
+            with self._lock:
+                self.held -= 1
+                self._cond.notify_all()
+
+    # ---- the gate (test thread) ---------------------------------------
+    def wait_held(self, n=1, timeout=30):
+        """Wait until n replies to the final dot are held (hold_data);
+        True, or False on timeout."""
+        return bool(self.wait(lambda s: s.held >= n, timeout))
+
+    def release(self):
+        """Let every held reply go, and hold no more (hold_data = False)."""
+        self.hold_data = False
+
     # ---- queries (test thread) ----------------------------------------
     def reset(self):
         """Forget what was recorded and restore the default behaviours."""
@@ -1359,6 +1406,7 @@ class Smarthost:
         self.data_reply = None
         self.data_reply_times = 0
         self.data_delay = 0
+        self.hold_data = False
 
     def wait(self, predicate, timeout=30):
         """Wait until predicate(self) is true; return it, or False."""

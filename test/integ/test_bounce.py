@@ -97,7 +97,7 @@ def test_one_of_three_refused_bounced(sandbox, smarthost):
         r"sender non-delivery notification")[0]).group(1)
     sb.wait_log(r"%s: from=<>, size=\d+, nrcpt=1" % bqid)
     sb.wait_log(removed_re(bqid))
-    time.sleep(2)
+    sb.settle()
     assert len(originals(smarthost)) == 1, smarthost.messages
     assert originals(smarthost)[0].rcpt_tos == ["a@example.com",
                                                 "b@example.com"]
@@ -125,7 +125,7 @@ def test_lifetime_exceeded_bounced(sandbox, smarthost):
     assert per_rcpt[0]["Action"] == "failed"
     assert per_rcpt[0]["Status"] == "4.4.1"
     assert "refused" in flat(per_rcpt[0]["Diagnostic-Code"]).lower()
-    time.sleep(2)
+    sb.settle()
     assert originals(smarthost) == [], smarthost.messages
 
 
@@ -141,7 +141,7 @@ def test_undeliverable_bounce_dropped(sandbox, smarthost):
     sb.wait_log(r"postern/bounce\[\d+\]: [0-9A-F]+: undeliverable "
                 r"postmaster notification discarded")
     sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
-    time.sleep(2)
+    sb.settle()
     assert len(sb.log_lines("sender non-delivery notification:")) == 1
     assert len(sb.log_lines(status_re(SENDER, "bounced"))) == 1
     assert smarthost.messages == []
@@ -160,7 +160,7 @@ def test_deferred_bounce_dropped_after_bounce_queue_lifetime(sandbox,
     assert "dsn=4.2.0" in line, line
     sb.wait_log(r"undeliverable postmaster notification discarded")
     sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
-    time.sleep(2)
+    sb.settle()
     assert len(sb.log_lines("sender non-delivery notification:")) == 1
     assert smarthost.messages == []
 
@@ -178,7 +178,7 @@ def test_notify_without_failure_no_bounce(sandbox, smarthost, notify):
     sb.wait_log(removed_re(qid))
     sb.wait_log(r"%s: sender non-delivery notification not sent: the "
                 r"sender asked for NOTIFY=%s" % (qid, notify.upper()))
-    time.sleep(2)
+    sb.settle()
     assert smarthost.messages == []
     assert sb.all_queued() == {}
 
@@ -229,7 +229,7 @@ def test_delay_warning_once(sandbox, smarthost):
     assert sb.stop_daemon() == 0
     sb.start_daemon()
     sb.wait_log(status_re("slow@example.net", "deferred"), count=n + 4)
-    time.sleep(1)
+    sb.settle()
     assert len(notices(smarthost)) == 1, smarthost.messages
     assert len(sb.log_lines("sender delay notification")) == 1
 
@@ -258,7 +258,7 @@ def test_dsn_parameters_passed_to_relay(sandbox, smarthost):
                 "id-1.x", "-f", SENDER, "bob@example.com", "carol+tag"],
                b"Subject: dsn\n\nhi\n")
     sb.wait(lambda: smarthost.messages, what="delivery")
-    time.sleep(1)
+    sb.settle()
     assert len(smarthost.messages) == 1, smarthost.messages
     m = smarthost.messages[0]
     assert m.mail_dsn == {"RET": "HDRS", "ENVID": "id-1.x"}, m.mail_dsn
@@ -301,7 +301,7 @@ def test_no_notify_success_no_relayed_notice(sandbox, smarthost):
     qid = re.search(status_re("bob@example.com", "sent"), sb.wait_log(
         status_re("bob@example.com", "sent"))[0]).group(1)
     sb.wait_log(removed_re(qid))
-    time.sleep(1)
+    sb.settle()
     assert notices(smarthost) == []
 
 
@@ -328,7 +328,7 @@ def test_failed_reported_once_across_restart(sandbox, smarthost):
     assert [flat(r["Final-Recipient"]) for r in per_rcpt] == [
         "rfc822; bad@example.net"]
     sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
-    time.sleep(2)
+    sb.settle()
     assert len(notices(smarthost)) == 1, smarthost.messages
     assert len(sb.log_lines(status_re("bad@example.net", "bounced"))) == 1
 

@@ -8,11 +8,11 @@ from conftest import TIMEOUT, removed_re, status_re
 
 def test_sigkill_during_data(sandbox, smarthost):
     sb = sandbox
-    smarthost.data_delay = 600          # never answer the final dot
+    smarthost.hold_data = True          # no answer to the final dot
     sb.start_daemon()
     sb.send_ok(["-i", "-f", "alice", "bob@example.com"],
                b"Subject: crash\n\nsurvive a crash\n")
-    sb.wait(lambda: len(smarthost.attempts) == 1, what="the final dot")
+    sb.wait(lambda: smarthost.held == 1, what="the final dot held")
     first_conn = smarthost.attempts[0]["conn"]
     # The message is being delivered: it is in active/.
     assert len(sb.queue_files("active")) == 1, sb.all_queued()
@@ -23,7 +23,7 @@ def test_sigkill_during_data(sandbox, smarthost):
     assert smarthost.messages == []
     assert qid in sb.queue_files("active"), sb.all_queued()
 
-    smarthost.data_delay = 0
+    smarthost.release()
     sb.start_daemon()
     sb.wait(lambda: smarthost.messages, what="delivery after restart")
     sb.wait_log(removed_re(qid))

@@ -82,7 +82,7 @@ def test_delete_hold_flush_release_with_daemon(sandbox, smarthost):
     assert subjects(smarthost) == ["three"]
     # A whole flush does not wake a held message.
     ok(sb.postern(["flush"]))
-    time.sleep(1)
+    sb.settle()
     assert subjects(smarthost) == ["three"]
     assert sb.find_qid(ids["two"]) == ["hold"]
 
@@ -93,7 +93,7 @@ def test_delete_hold_flush_release_with_daemon(sandbox, smarthost):
     assert subjects(smarthost) == ["three", "two"]
     # The deleted one never comes.
     ok(sb.postern(["flush"]))
-    time.sleep(1)
+    sb.settle()
     assert subjects(smarthost) == ["three", "two"]
     assert sb.all_queued() == {}
     assert sb.stop_daemon() == 0
@@ -113,7 +113,7 @@ def test_delete_all_and_from_stdin(sandbox, smarthost):
     assert "1 message deleted" in err, err
     smarthost.start()
     ok(sb.postern(["flush"]))
-    time.sleep(1)
+    sb.settle()
     assert smarthost.messages == [] and sb.all_queued() == {}
     assert sb.stop_daemon() == 0
 
@@ -123,14 +123,17 @@ def test_hold_of_a_message_being_delivered(sandbox, smarthost):
     completes, and its result is kept with the held message: a release
     sends only to the recipient that was not reached."""
     sb = sandbox
-    smarthost.data_delay = 2
+    smarthost.hold_data = True
     smarthost.rcpt_replies = {"y@example.com": "450 4.2.1 later"}
     sb.start_daemon()
     sb.send_ok(["-i", "x@example.com", "y@example.com"], msg("slow"))
-    sb.wait(lambda: smarthost.attempts, what="DATA under way")
+    sb.wait(lambda: smarthost.held, what="the final dot held at the relay")
     qid = sb.queue_files("active")[0]
     err = ok(sb.postern(["hold", qid]))
     assert "placed on hold" in err, err
+    # The hold came while the worker waited for the relay's answer.
+    assert smarthost.held == 1 and smarthost.messages == []
+    smarthost.release()
     sb.wait_log(status_re("x@example.com", "sent"))
     sb.wait(lambda: len(smarthost.messages) == 1, what="the delivery")
     sb.wait(lambda: os.path.exists(os.path.join(sb.spool, "state", qid)),
@@ -139,7 +142,6 @@ def test_hold_of_a_message_being_delivered(sandbox, smarthost):
     st = open(os.path.join(sb.spool, "state", qid)).read()
     assert "rcpt 0 sent" in st, st
     smarthost.rcpt_replies = {}
-    smarthost.data_delay = 0
     ok(sb.postern(["release", qid]))
     sb.wait_log(removed_re(qid))
     assert [m.rcpt_tos for m in smarthost.messages] == [
@@ -155,15 +157,19 @@ def test_delete_of_a_message_a_worker_holds(sandbox, smarthost):
     sb.make_spool()
     first = sb.send_ok(["-i", "first@example.com"], msg("first"))
     second = sb.send_ok(["-i", "second@example.com"], msg("second"))
-    smarthost.data_delay = 2
+    smarthost.hold_data = True
     sb.start_daemon()
-    sb.wait(lambda: smarthost.attempts, what="DATA under way")
+    sb.wait(lambda: smarthost.held, what="the final dot held at the relay")
     assert smarthost.attempts[0]["rcpt_tos"] == ["first@example.com"]
     err = ok(sb.postern(["delete", second]))
     assert "%s: removed" % second in err, err
+    # The delete came while the first message's DATA waited for its
+    # answer, with the second still to come in the same session.
+    assert smarthost.held == 1 and len(smarthost.attempts) == 1
+    smarthost.release()
     sb.wait_log(removed_re(first))
     ok(sb.postern(["flush"]))
-    time.sleep(1)
+    sb.settle()
     assert subjects(smarthost) == ["first"]
     assert sb.all_queued() == {} and sb.queue_files("state") == []
     assert sb.stop_daemon() == 0
@@ -173,17 +179,18 @@ def test_requeue_of_a_message_a_worker_holds(sandbox, smarthost):
     """requeue waits until the delivery attempt under way has ended, then
     makes the message due at once: the deferred recipient is retried."""
     sb = sandbox
-    smarthost.data_delay = 2
+    smarthost.hold_data = True
     smarthost.rcpt_replies = {"y@example.com": "450 4.2.1 later"}
     sb.start_daemon()
     sb.send_ok(["-i", "x@example.com", "y@example.com"], msg("busy"))
-    sb.wait(lambda: smarthost.attempts, what="DATA under way")
+    sb.wait(lambda: smarthost.held, what="the final dot held at the relay")
     qid = sb.queue_files("active")[0]
     err = ok(sb.postern(["requeue", qid]))
     assert "%s: being delivered; it will be requeued when this delivery " \
         "attempt ends" % qid in err, err
+    assert smarthost.held == 1 and smarthost.messages == []
     smarthost.rcpt_replies = {}
-    smarthost.data_delay = 0
+    smarthost.release()
     sb.wait_log(r"postern/postsuper\[\d+\]: %s: requeued$" % qid)
     sb.wait_log(removed_re(qid))
     assert [m.rcpt_tos for m in smarthost.messages] == [
@@ -194,12 +201,14 @@ def test_requeue_of_a_message_a_worker_holds(sandbox, smarthost):
 def test_hold_too_late(sandbox, smarthost):
     """Held during its only delivery, which succeeds: nothing to hold."""
     sb = sandbox
-    smarthost.data_delay = 2
+    smarthost.hold_data = True
     sb.start_daemon()
     sb.send_ok(["-i", "x@example.com"], msg("slow"))
-    sb.wait(lambda: smarthost.attempts, what="DATA under way")
+    sb.wait(lambda: smarthost.held, what="the final dot held at the relay")
     qid = sb.queue_files("active")[0]
     ok(sb.postern(["hold", qid]))
+    assert smarthost.held == 1 and smarthost.messages == []
+    smarthost.release()
     sb.wait_log(removed_re(qid))
     assert len(smarthost.messages) == 1
     assert sb.all_queued() == {} and sb.queue_files("state") == []
@@ -279,7 +288,7 @@ def test_flush_s_domain(sandbox, smarthost):
     err = ok(sb.postern(["flush", "-s", "TWO.example"]))
     assert "1 message with mail for TWO.example" in err, err
     sb.wait_log(removed_re(q2))
-    time.sleep(1)
+    sb.settle()
     assert subjects(smarthost) == ["to-two"]
     assert sb.find_qid(q1) == ["deferred"]
     assert sb.stop_daemon() == 0
@@ -335,7 +344,7 @@ def test_delete_hold_release_requeue_without_daemon(sandbox, smarthost):
     sb.wait(lambda: len(smarthost.messages) == 2, what="two deliveries")
     sb.wait_log(removed_re(ids["two"]))
     sb.wait_log(removed_re(ids["three"]))
-    time.sleep(1)
+    sb.settle()
     assert subjects(smarthost) == ["three", "two"]
     assert sb.find_qid(ids["four"]) == ["hold"]
     assert sb.stop_daemon() == 0

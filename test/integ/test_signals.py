@@ -5,7 +5,6 @@ bound, and the daemon exits with nothing lost or sent twice."""
 import os
 import re
 import signal
-import time
 
 from conftest import removed_re, status_re
 
@@ -49,17 +48,23 @@ def test_hup_with_a_broken_main_cf_keeps_running(sandbox, smarthost):
 
 
 def term_during_data(sb, smarthost, to_group):
-    """The relay takes 2 s to answer the final dot; TERM arrives then."""
-    smarthost.data_delay = 2
+    """The relay holds its answer to the final dot; TERM arrives then,
+    and the daemon waits for the worker before the relay answers."""
+    smarthost.hold_data = True
     sb.start_daemon()
     sb.send_ok(["-i", "t@example.com"], b"Subject: term\n\nslow\n")
-    sb.wait(lambda: smarthost.attempts, what="DATA under way")
+    sb.wait(lambda: smarthost.held, what="the final dot held at the relay")
     qid = sb.queue_files("active")[0]
     if to_group:
         # As systemd (KillMode=control-group) or ^C do: every process.
         os.killpg(sb.daemon.pid, signal.SIGTERM)
     else:
         sb.daemon.send_signal(signal.SIGTERM)
+    sb.wait_log(r"postern/qmgr\[\d+\]: waiting up to \d+ s for 1 delivery "
+                r"processes$")
+    # TERM was taken while the worker waited for the relay's answer.
+    assert smarthost.held == 1 and smarthost.messages == []
+    smarthost.release()
     assert sb.stop_daemon() == 0
     text = sb.log_text()
     assert "terminating on signal" in text, text
@@ -70,12 +75,11 @@ def term_during_data(sb, smarthost, to_group):
     assert len(smarthost.messages) == 1
     assert sb.all_queued() == {} and sb.queue_files("state") == []
     # Started again, it has nothing to send.
-    smarthost.data_delay = 0
     sb.start_daemon()
     sb.wait_log(r"daemon started", count=2)
     f = sb.postern(["flush"])
     assert f.returncode == 0, f.stderr
-    time.sleep(1)
+    sb.settle()
     assert len(smarthost.messages) == 1
     assert sb.stop_daemon() == 0
 
