@@ -23,6 +23,7 @@
 #include "conf/config.h"
 #include "deliver/loop.h"
 #include "deliver/supervise.h"
+#include "lib/fsio.h"
 #include "lib/log.h"
 #include "lib/privsep.h"
 #include "lib/util.h"
@@ -61,20 +62,52 @@ spool_owner(const struct config *cf, struct privsep_user *u)
 		    config_dir(cf));
 }
 
+/*
+ * Open pid/master.lock as only root's own file: pid/ belongs to
+ * mail_owner, who could have put a symbolic link, a hard link or a FIFO
+ * there for root to truncate or hang on. Opened relative to the
+ * directory, without following links, and checked: a regular file with
+ * one link, owned by us. Anything else is refused with the fix.
+ */
+static int
+open_lock(const char *dir)
+{
+	struct stat st;
+	int dfd, fd;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		fatal("cannot open the lock directory %s", dir);
+	fd = fs_openat_plain(dfd, "master.lock", O_RDWR | O_CREAT, 0600, &st);
+	if (fd < 0 && (errno == ELOOP || errno == EINVAL || errno == ENXIO ||
+	    errno == EMLINK))
+		fatalx_status(EX_CONFIG, "%s/master.lock is %s, which posternd "
+		    "does not open: another user may have put it there. Remove "
+		    "it (rm %s/master.lock) and start posternd again", dir,
+		    fs_plain_why(errno), dir);
+	if (fd < 0)
+		fatal("cannot open lock file %s/master.lock", dir);
+	if (st.st_uid != geteuid())
+		fatalx_status(EX_CONFIG, "%s/master.lock belongs to uid %lu, "
+		    "not to uid %lu, which runs posternd: another user may have "
+		    "put it there. Remove it (rm %s/master.lock) and start "
+		    "posternd again", dir, (unsigned long)st.st_uid,
+		    (unsigned long)geteuid(), dir);
+	close(dfd);
+	return fd;
+}
+
 /* Take the queue lock; returns the descriptor (kept open for life). */
 static int
 take_lock(const char *queue_dir)
 {
-	char dir[PATH_BUF], path[PATH_BUF + 32], pid[32];
+	char dir[PATH_BUF], pid[32];
 	int fd;
 	ssize_t n;
 
 	if (spool_path(queue_dir, QD_PID, dir, sizeof(dir)) < 0)
 		fatalx_status(EX_CONFIG, "queue_directory path too long");
-	snprintf(path, sizeof(path), "%s/master.lock", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		fatal("cannot open lock file %s", path);
+	fd = open_lock(dir);
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		n = pread(fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
@@ -129,7 +162,7 @@ main(int argc, char **argv)
 	struct config *cf;
 	struct privsep_user u;
 	struct loop_hooks h;
-	char err[1024];
+	char err[4096];
 	int ch, foreground = 0, to_syslog = 0, verbose = 0, lock, drop, n;
 	const char *logfile;
 

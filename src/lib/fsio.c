@@ -178,7 +178,7 @@ fs_move_fast(const char *from_dir, const char *from, const char *to_dir,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	return rename(src, dst);
+	return rename_noreplace(src, dst);
 }
 
 /* Remove a file durably. */
@@ -203,6 +203,52 @@ fs_remove_fast(const char *dir, const char *name)
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -1;
 	return 0;
+}
+
+/* Open a plain file: no symbolic link, no FIFO, one link (fsio.h). */
+int
+fs_openat_plain(int dirfd, const char *name, int flags, mode_t mode,
+    struct stat *st)
+{
+	int fd, saved;
+
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0)
+		goto fail;
+	if (!S_ISREG(st->st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (st->st_nlink != 1) {
+		errno = EMLINK;
+		goto fail;
+	}
+	/* Back to blocking reads and writes, which plain files ignore. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Why fs_openat_plain refused a file, from its errno. */
+const char *
+fs_plain_why(int err)
+{
+	switch (err) {
+	case ELOOP:	return "a symbolic link";
+	case EINVAL:	return "not a regular file";
+	case ENXIO:	return "a socket or a FIFO";
+	case EMLINK:	return "a file with more than one hard link";
+	default:	return strerror(err);
+	}
 }
 
 /* Read a whole file with a size limit. */

@@ -10,6 +10,7 @@
 #define POSTERN_FSIO_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "lib/buf.h"
@@ -49,6 +50,12 @@ int fs_replace(const char *dir, const char *name, const void *data,
 int fs_move(const char *from_dir, const char *from, const char *to_dir,
     const char *to) WUR;
 /*
+ * Neither fs_move nor fs_move_fast ever replaces a file: when to_dir/to
+ * exists they fail with EEXIST (renameat2 RENAME_NOREPLACE, or link and
+ * unlink where the file system lacks it). Two messages under one name
+ * would mean one of them is lost.
+ */
+/*
  * Move like fs_move but without the directory fsyncs, for transitions a
  * crash may undo harmlessly: after a power cut the file is under its old
  * name or its new one (never neither: its data were made durable when it
@@ -69,6 +76,18 @@ int fs_remove_fast(const char *dir, const char *name) WUR;
  * limit bytes (errno EFBIG).
  */
 int fs_read_file(const char *path, struct buf *out, size_t limit) WUR;
+/*
+ * openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode)
+ * and fstat into *st, accepting only a regular file with one link: what
+ * a spool file must be before root or the daemon trusts it. Returns the
+ * descriptor (blocking again), or -1 with errno ELOOP (a symbolic link),
+ * ENXIO (a socket), EINVAL (not a regular file: a FIFO, a directory, a
+ * device), EMLINK (more than one link) or open's own.
+ */
+int fs_openat_plain(int dirfd, const char *name, int flags, mode_t mode,
+    struct stat *st) WUR;
+/* Words for fs_openat_plain's errno: "a symbolic link", ... */
+const char *fs_plain_why(int err);
 /* Create a directory and its parents that are missing, with mode. */
 int fs_mkdirs(const char *path, mode_t mode) WUR;
 

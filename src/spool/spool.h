@@ -63,8 +63,12 @@ int spool_create_owned(const char *queue_dir, uid_t uid, gid_t gid,
  * ones (active, deferred, hold, corrupt, state, pid) are closed to
  * others and not writable by the group, that incoming/tmp and
  * incoming/new are closed to others and sticky when the group may
- * write, and that public/ is writable by uid alone. Returns 0, or -1
- * with the first problem and the command that fixes it in err.
+ * write, and that public/ is writable by uid alone. Run by root for
+ * another uid, also that the queue directory and incoming/ are root's
+ * and closed to writes by others (root reaches the daemon's directories
+ * only through them). Returns 0, or -1 with every problem and one
+ * command that fixes them all in err (a missing directory, or one that
+ * is not a directory, is reported alone).
  */
 int spool_check(const char *queue_dir, uid_t uid, const char *owner,
     char *err, size_t errlen) WUR;
