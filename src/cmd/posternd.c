@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,59 +63,93 @@ spool_owner(const struct config *cf, struct privsep_user *u)
 		    config_dir(cf));
 }
 
+static void say(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Format a message for the caller (a long path may cut it short). */
+static void
+say(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 /*
  * Open pid/master.lock as only root's own file: pid/ belongs to
  * mail_owner, who could have put a symbolic link, a hard link or a FIFO
  * there for root to truncate or hang on. Opened relative to the
  * directory, without following links, and checked: a regular file with
  * one link, owned by us. Anything else is refused with the fix.
+ * Returns the descriptor, or -1 with err and the exit status.
  */
 static int
-open_lock(const char *dir)
+open_lock(const char *dir, char *err, size_t errlen, int *status)
 {
 	struct stat st;
-	int dfd, fd;
+	int dfd, fd = -1;
 
+	*status = EX_CONFIG;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0)
-		fatal("cannot open the lock directory %s", dir);
+	if (dfd < 0) {
+		say(err, errlen, "cannot open the lock directory %s: %s",
+		    dir, strerror(errno));
+		return -1;
+	}
 	fd = fs_openat_plain(dfd, "master.lock", O_RDWR | O_CREAT, 0600, &st);
 	if (fd < 0 && (errno == ELOOP || errno == EINVAL || errno == ENXIO ||
 	    errno == EMLINK))
-		fatalx_status(EX_CONFIG, "%s/master.lock is %s, which posternd "
+		say(err, errlen, "%s/master.lock is %s, which posternd "
 		    "does not open: another user may have put it there. Remove "
 		    "it (rm %s/master.lock) and start posternd again", dir,
 		    fs_plain_why(errno), dir);
-	if (fd < 0)
-		fatal("cannot open lock file %s/master.lock", dir);
-	if (st.st_uid != geteuid())
-		fatalx_status(EX_CONFIG, "%s/master.lock belongs to uid %lu, "
-		    "not to uid %lu, which runs posternd: another user may have "
+	else if (fd < 0) {
+		*status = EX_CANTCREAT;
+		say(err, errlen, "cannot open lock file %s/master.lock: "
+		    "%s", dir, strerror(errno));
+	} else if (st.st_uid != geteuid()) {
+		say(err, errlen, "%s/master.lock belongs to uid %lu, not "
+		    "to uid %lu, which runs posternd: another user may have "
 		    "put it there. Remove it (rm %s/master.lock) and start "
 		    "posternd again", dir, (unsigned long)st.st_uid,
 		    (unsigned long)geteuid(), dir);
+		close(fd);
+		fd = -1;
+	}
 	close(dfd);
 	return fd;
 }
 
-/* Take the queue lock; returns the descriptor (kept open for life). */
+/*
+ * Take the queue lock; returns the descriptor (kept open for life), or
+ * -1 with err and the exit status.
+ */
 static int
-take_lock(const char *queue_dir)
+take_lock(const char *queue_dir, char *err, size_t errlen, int *status)
 {
 	char dir[PATH_BUF], pid[32];
 	int fd;
 	ssize_t n;
 
-	if (spool_path(queue_dir, QD_PID, dir, sizeof(dir)) < 0)
-		fatalx_status(EX_CONFIG, "queue_directory path too long");
-	fd = open_lock(dir);
+	*status = EX_CONFIG;
+	if (spool_path(queue_dir, QD_PID, dir, sizeof(dir)) < 0) {
+		say(err, errlen, "queue_directory path too long");
+		return -1;
+	}
+	if ((fd = open_lock(dir, err, errlen, status)) < 0)
+		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		n = pread(fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		fatalx_status(EX_TEMPFAIL, "another posternd (pid %s) is already "
+		*status = EX_TEMPFAIL;
+		say(err, errlen, "another posternd (pid %s) is already "
 		    "running for queue directory %s", pid[0] ? pid : "?",
 		    queue_dir);
+		close(fd);
+		return -1;
 	}
 	return fd;
 }
@@ -195,7 +230,11 @@ main(int argc, char **argv)
 	if (spool_check(conf_str(cf, "queue_directory"), u.uid, u.name, err,
 	    sizeof(err)) < 0)
 		fatalx_status(EX_CONFIG, "%s", err);
-	lock = take_lock(conf_str(cf, "queue_directory"));
+	lock = take_lock(conf_str(cf, "queue_directory"), err, sizeof(err), &n);
+	if (lock < 0) {
+		config_free(cf);
+		fatalx_status(n, "%s", err);
+	}
 
 	/*
 	 * Logging: stderr under -f, else maillog_file or syslog. -s keeps

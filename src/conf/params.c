@@ -26,6 +26,8 @@ static const struct param_def table[] = {
 	STR("alias_maps", "hash:/etc/aliases"),
 	BOOL("append_at_myorigin", "yes"),
 	BOOL("append_dot_mydomain", "no"),
+	STR("authorized_flush_users", "static:anyone"),
+	STR("authorized_mailq_users", "static:anyone"),
 	TIME("bounce_queue_lifetime", "5d", 'd', 0, 100 * DAY),
 	INT("bounce_size_limit", "50000", 1, 2000000000),
 	IGN("compatibility_level", "3.6"),
