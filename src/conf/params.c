@@ -53,6 +53,7 @@ static const struct param_def table[] = {
 	STR("propagate_unmatched_extensions", "canonical, virtual"),
 	IGN("proxy_interfaces", ""),
 	STR("queue_directory", POSTERN_SPOOLDIR),
+	INT("queue_minfree", "0", 0, 1LL << 50),
 	TIME("queue_run_delay", "300s", 's', 1, 100 * DAY),
 	STR("recipient_delimiter", ""),
 	IGN("relay_domains", ""),

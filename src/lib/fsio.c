@@ -85,13 +85,27 @@ fs_step_name(enum fs_step step)
 	    names[step] : "commit";
 }
 
-/* Write, fsync, close, rename, fsync the directory. */
+/*
+ * Give the unnamed file fd (O_TMPFILE) the name dst. Through /proc: the
+ * AT_EMPTY_PATH way needs a capability that sendmail does not have.
+ * Like a no-replace rename, it fails with EEXIST when dst exists.
+ */
+static int
+link_unnamed(int fd, const char *dst)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW);
+}
+
+/* Write, fsync, close, rename (or link), fsync the directory. */
 int
 fs_commit(int fd, const void *data, size_t len, const char *tmppath,
     const char *dir, const char *name, int noreplace, enum fs_step *step)
 {
 	char dst[4096];
-	int rc = -1, saved;
+	int rc = -1, saved, named = 0;
 
 	*step = FS_RENAME;
 	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst)) {
@@ -104,6 +118,14 @@ fs_commit(int fd, const void *data, size_t len, const char *tmppath,
 	*step = FS_SYNC;
 	if (fsync(fd) < 0)
 		goto out;
+	/* An unnamed file is linked while it is open; it had no name to
+	   leave behind before, and has only its final one after. */
+	*step = FS_RENAME;
+	if (tmppath == NULL) {
+		if (link_unnamed(fd, dst) < 0)
+			goto out;
+		named = 1;
+	}
 	/* Some file systems report a delayed write error only at close. */
 	*step = FS_CLOSE;
 	saved = close(fd);
@@ -111,23 +133,23 @@ fs_commit(int fd, const void *data, size_t len, const char *tmppath,
 	if (saved < 0)
 		goto out;
 	*step = FS_RENAME;
-	if ((noreplace ? rename_noreplace(tmppath, dst) : rename(tmppath, dst)) < 0)
+	if (tmppath != NULL && (noreplace ? rename_noreplace(tmppath, dst) :
+	    rename(tmppath, dst)) < 0)
 		goto out;
+	named = 1;
 	*step = FS_SYNC_DIR;
-	if (fs_fsync_dir(dir) < 0) {
-		/* Not durable, so not committed: take it back. A reader that
-		   already took it delivers it; a duplicate beats a loss. */
-		saved = errno;
-		(void)unlink(dst);
-		errno = saved;
+	if (fs_fsync_dir(dir) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	saved = errno;
 	if (fd >= 0)
 		close(fd);
-	if (rc < 0)
+	/* Not durable, so not committed: take it back. A reader that
+	   already took it delivers it; a duplicate beats a loss. */
+	if (rc < 0 && named)
+		(void)unlink(dst);
+	if (rc < 0 && tmppath != NULL)
 		(void)unlink(tmppath);
 	errno = saved;
 	return rc;

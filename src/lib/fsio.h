@@ -30,7 +30,9 @@ enum fs_step { FS_WRITE, FS_SYNC, FS_CLOSE, FS_RENAME, FS_SYNC_DIR };
  * dir/name (refusing to replace an existing file when noreplace), fsync
  * dir. fd is always closed. On failure *step says where, the temporary
  * file is removed, and a name renamed but not made durable is taken back,
- * so nothing half-committed stays visible.
+ * so nothing half-committed stays visible. With tmppath NULL, fd is an
+ * unnamed file (O_TMPFILE): it is linked as dir/name (never replacing a
+ * file, whatever noreplace says) after the fsync and before the close.
  */
 int fs_commit(int fd, const void *data, size_t len, const char *tmppath,
     const char *dir, const char *name, int noreplace, enum fs_step *step) WUR;

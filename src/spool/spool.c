@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -431,8 +432,16 @@ spool_new_open(const char *queue_dir, struct spool_new *sn, char *err,
 		seterr(err, errlen, "queue directory name too long");
 		return -1;
 	}
-	sn->fd = open(sn->tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0640);
+	/* Unnamed where we can: a killed sendmail then leaves nothing. It
+	   is linked through /proc, so /proc must be there. */
+	if (access("/proc/self/fd", X_OK) == 0 &&
+	    (sn->fd = open(tmpdir, O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	    0640)) >= 0) {
+		sn->unnamed = 1;
+		sn->tmppath[0] = '\0';
+	} else
+		sn->fd = open(sn->tmppath, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (sn->fd < 0) {
 		seterr(err, errlen, "cannot create queue file in %s: %s",
 		    tmpdir, strerror(errno));
@@ -460,12 +469,13 @@ spool_new_commit(struct spool_new *sn, const void *data, size_t len,
 	int fd = sn->fd;
 
 	sn->fd = -1;
-	if (fs_commit(fd, data, len, sn->tmppath, sn->newdir, sn->qid, 1,
-	    &step) < 0) {
+	if (fs_commit(fd, data, len, sn->unnamed ? NULL : sn->tmppath,
+	    sn->newdir, sn->qid, 1, &step) < 0) {
 		/* Name the file the failing step worked on. */
 		if (step < FS_RENAME)
 			seterr(err, errlen, "%s of queue file %s failed: %s",
-			    fs_step_name(step), sn->tmppath, strerror(errno));
+			    fs_step_name(step), sn->unnamed ? "(unnamed, in "
+			    "incoming/tmp)" : sn->tmppath, strerror(errno));
 		else if (step == FS_SYNC_DIR)
 			seterr(err, errlen, "sync of directory %s failed after "
 			    "the rename of queue file %s: %s", sn->newdir,
@@ -494,4 +504,30 @@ spool_new_abort(struct spool_new *sn)
 		(void)unlink(sn->tmppath);
 	sn->tmppath[0] = '\0';
 	errno = saved;
+}
+
+/* Is there room for need bytes above the reserve? (see spool.h) */
+int
+spool_space_check(const char *queue_dir, unsigned long long need,
+    long long minfree, char *err, size_t errlen)
+{
+	struct statvfs vfs;
+	unsigned long long avail;
+
+	if (minfree <= 0)
+		return 0;
+	if (statvfs(queue_dir, &vfs) < 0) {
+		seterr(err, errlen, "cannot see the free space of %s: %s",
+		    queue_dir, strerror(errno));
+		return -1;
+	}
+	avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	if (avail >= need && avail - need >= (unsigned long long)minfree)
+		return 0;
+	errno = ENOSPC;
+	seterr(err, errlen, "the file system of %s has %llu bytes free; this "
+	    "message (%llu bytes) would leave less than queue_minfree (%lld "
+	    "bytes) for mail already queued; try again later, or free some "
+	    "space", queue_dir, avail, need, minfree);
+	return -1;
 }

@@ -87,6 +87,7 @@ int spool_adopt(const char *queue_dir, uid_t uid, gid_t gid, char *err,
 /* A message being written by sendmail. */
 struct spool_new {
 	int	fd;
+	int	unnamed;	/* O_TMPFILE: no tmppath to clean up */
 	char	qid[QID_MAX];
 	char	tmppath[PATH_BUF];
 	char	newdir[PATH_BUF];
@@ -94,8 +95,18 @@ struct spool_new {
 
 /*
  * Create a temporary file in incoming/tmp and derive the queue ID from
- * it. Returns 0, or -1 with errno and a message in err.
+ * it: an unnamed one (O_TMPFILE) where the file system and /proc allow,
+ * which a killed sendmail cannot leave behind; else a named one, which
+ * the daemon removes once it is an hour old. Returns 0, or -1 with errno
+ * and a message in err.
  */
+/*
+ * Refuse to queue need bytes when the file system of the spool would
+ * keep less than minfree bytes free (queue_minfree; 0: no reserve).
+ * Returns 0, or -1 with errno ENOSPC and a message in err.
+ */
+int spool_space_check(const char *queue_dir, unsigned long long need,
+    long long minfree, char *err, size_t errlen) WUR;
 int spool_new_open(const char *queue_dir, struct spool_new *sn, char *err,
     size_t errlen) WUR;
 /*
