@@ -99,8 +99,7 @@ open_lock(const char *dir, char *err, size_t errlen, int *status)
 		return -1;
 	}
 	fd = fs_openat_plain(dfd, "master.lock", O_RDWR | O_CREAT, 0600, &st);
-	if (fd < 0 && (errno == ELOOP || errno == EINVAL || errno == ENXIO ||
-	    errno == EMLINK))
+	if (fd < 0 && fs_plain_refused(errno))
 		say(err, errlen, "%s/master.lock is %s, which posternd "
 		    "does not open: another user may have put it there. Remove "
 		    "it (rm %s/master.lock) and start posternd again", dir,

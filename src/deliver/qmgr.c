@@ -148,8 +148,7 @@ read_envelope(const char *path, struct qenv *env, size_t *flen, size_t *off,
 	/* A FIFO would hang the daemon; a link would make another file
 	   (or a name someone else still holds) a message. */
 	if ((fd = fs_openat_plain(AT_FDCWD, path, O_RDONLY, 0, &sb)) < 0) {
-		if (errno != ELOOP && errno != EINVAL && errno != ENXIO &&
-		    errno != EMLINK)
+		if (!fs_plain_refused(errno))
 			return -1;
 		snprintf(err, errlen, "the queue file is %s",
 		    fs_plain_why(errno));
@@ -636,8 +635,7 @@ pick(struct qmgr *q, const char *name, void *arg)
 	   the claim (load_msg looks again, after it). */
 	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_NEW], name);
 	if ((fd = fs_openat_plain(AT_FDCWD, path, O_RDONLY, 0, &st)) < 0) {
-		if (errno == ELOOP || errno == EINVAL || errno == ENXIO ||
-		    errno == EMLINK)
+		if (fs_plain_refused(errno))
 			quarantine(q, QD_NEW, name, fs_plain_why(errno));
 		else if (errno == EACCES)
 			hold_unreadable(q, name);

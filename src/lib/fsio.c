@@ -168,7 +168,13 @@ fs_replace(const char *dir, const char *name, const void *data, size_t len,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	/* A fresh file, never one that was there: a link planted under
+	   the temporary name (root runs this too, in directories another
+	   user owns) must not be written through. */
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    mode);
 	if (fd < 0)
 		return -1;
 	return fs_commit(fd, data, len, tmp, dir, name, 0, &step);
@@ -258,6 +264,13 @@ fail:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+/* Did fs_openat_plain refuse what it found (rather than fail to open)? */
+int
+fs_plain_refused(int err)
+{
+	return err == ELOOP || err == EINVAL || err == ENXIO || err == EMLINK;
 }
 
 /* Why fs_openat_plain refused a file, from its errno. */

@@ -39,7 +39,8 @@ int fs_commit(int fd, const void *data, size_t len, const char *tmppath,
 /* "write", "sync", "close", "rename" or "sync directory of". */
 const char *fs_step_name(enum fs_step step);
 /*
- * Durably replace dir/name with data: dir/.name.tmp is written, fsync'd,
+ * Durably replace dir/name with data: dir/.name.tmp (made anew, O_EXCL
+ * and O_NOFOLLOW, after removing a leftover) is written, fsync'd,
  * renamed to dir/name and dir is fsync'd (fs_commit). On failure the
  * temp file is removed.
  */
@@ -88,6 +89,8 @@ int fs_read_file(const char *path, struct buf *out, size_t limit) WUR;
  */
 int fs_openat_plain(int dirfd, const char *name, int flags, mode_t mode,
     struct stat *st) WUR;
+/* 1 when fs_openat_plain's errno err means it refused the file found. */
+int fs_plain_refused(int err);
 /* Words for fs_openat_plain's errno: "a symbolic link", ... */
 const char *fs_plain_why(int err);
 /* Create a directory and its parents that are missing, with mode. */
