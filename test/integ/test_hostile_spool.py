@@ -133,6 +133,31 @@ def test_queue_directory_must_be_roots(make_sb, world, users):
     delivered(sb, send(sb))
 
 
+def test_links_in_the_queues_are_not_adopted_by_root(make_sb, world, users):
+    """At each start root gives its own leftover queue files to
+    mail_owner (spool_adopt). A symbolic or hard link to a root file,
+    planted in deferred/ by the postern user, must not make root give it
+    that file; the daemon then quarantines both."""
+    sb = make_sb(smtp_tls_security_level="none")
+    target = victim_file(world)
+    sb.start_daemon()
+    assert sb.stop_daemon() == 0
+    deferred = os.path.join(sb.spool, "deferred")
+    users.postern.sh("ln -s %s %s/ABCDEF0001" % (target, deferred))
+    if users.postern.sh("ln %s %s/ABCDEF0002" % (target, deferred),
+                        check=False).returncode != 0:
+        os.link(target, os.path.join(deferred, "ABCDEF0002"))
+    sb.start_daemon()
+    for name, why in (("ABCDEF0001", "a symbolic link"),
+                      ("ABCDEF0002", "a file with more than one hard link")):
+        sb.wait_log(r"%s: moved to corrupt/%s: the queue file is %s" % (
+            name, name, why))
+    assert_untouched(target)
+    delivered(sb, send(sb))
+    assert sb.stop_daemon() == 0
+    assert_untouched(target)
+
+
 # ---- item 3: a member of the postern group plants files in incoming/new --
 
 def forged_queue_file(sb):
