@@ -54,3 +54,20 @@ def test_killed_sendmails_leave_nothing(sandbox):
             assert f.read().endswith(line)
     print("\n%d of 8 sendmails killed while writing their file" % kills)
     assert kills > 0, "no sendmail was caught with its file open"
+
+
+def test_stale_temporary_files_swept_on_every_queue_run(sandbox):
+    """Where sendmail must use a named temporary file (no O_TMPFILE), a
+    killed one's file is removed on the next queue run once it is an
+    hour old (postern-spool(5)), not only when posternd starts; a young
+    one (a sendmail still writing) is left alone."""
+    sandbox.start_daemon()
+    tmpdir = os.path.join(sandbox.spool, "incoming", "tmp")
+    for name, age in (("111.1.1.0", 3700), ("222.2.2.0", 60)):
+        with open(os.path.join(tmpdir, name), "w") as f:
+            f.write("half a message")
+        t = time.time() - age
+        os.utime(os.path.join(tmpdir, name), (t, t))
+    assert sandbox.postern(["flush"]).returncode == 0
+    sandbox.wait_log(r"removed stale temporary file incoming/tmp/111\.1\.1\.0")
+    assert os.listdir(tmpdir) == ["222.2.2.0"]
