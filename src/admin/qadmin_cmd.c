@@ -302,12 +302,16 @@ static int
 go_direct(struct qrun *r)
 {
 	char path[PATH_BUF + 32];
+	struct stat st;
 
 	snprintf(path, sizeof(path), "%s/master.lock", r->dirs[QD_PID]);
-	r->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Run by root in a directory mail_owner owns: not through a link
+	   (nor onto a FIFO) that user may have put there. */
+	r->lock_fd = fs_openat_plain(AT_FDCWD, path, O_RDWR | O_CREAT, 0600,
+	    &st);
 	if (r->lock_fd < 0) {
 		say(r->cmd, "cannot open the queue lock %s: %s", path,
-		    strerror(errno));
+		    fs_plain_why(errno));
 		return errno == EACCES ? EX_NOPERM : EX_UNAVAILABLE;
 	}
 	if (flock(r->lock_fd, LOCK_EX | LOCK_NB) < 0) {

@@ -442,7 +442,9 @@ queue_via_daemon(const char *queue_dir, int json)
 		log_warnx("cannot list the mail queue: posternd said: %s",
 		    b.data ? b.data : "");
 		buf_free(&b);
-		return EX_UNAVAILABLE;
+		/* authorized_mailq_users does not name the caller. */
+		return strncmp(reply, "error perm ", 11) == 0 ? EX_NOPERM :
+		    EX_UNAVAILABLE;
 	}
 	return fflush(stdout) == EOF ? EX_IOERR : 0;
 }
@@ -537,7 +539,8 @@ flush_cmd(int argc, char **argv, const char *confdir)
 		/* "error TEXT": show TEXT, sanitised like any remote text. */
 		add_printable(&b, strncmp(reply, "error ", 6) == 0 ?
 		    reply + 6 : reply);
-		fatalx_status(EX_SOFTWARE, "cannot flush the mail queue: "
+		fatalx_status(strncmp(reply, "error perm ", 11) == 0 ?
+		    EX_NOPERM : EX_SOFTWARE, "cannot flush the mail queue: "
 		    "posternd said: %s", b.data ? b.data : "");
 	} else if (fa.domain != NULL)
 		fprintf(stderr, "postern flush: %s message%s with mail for %s "

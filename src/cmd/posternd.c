@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "conf/config.h"
 #include "deliver/loop.h"
 #include "deliver/supervise.h"
+#include "lib/fsio.h"
 #include "lib/log.h"
 #include "lib/privsep.h"
 #include "lib/util.h"
@@ -61,27 +63,92 @@ spool_owner(const struct config *cf, struct privsep_user *u)
 		    config_dir(cf));
 }
 
-/* Take the queue lock; returns the descriptor (kept open for life). */
-static int
-take_lock(const char *queue_dir)
+static void say(char *, size_t, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Format a message for the caller (a long path may cut it short). */
+static void
+say(char *err, size_t errlen, const char *fmt, ...)
 {
-	char dir[PATH_BUF], path[PATH_BUF + 32], pid[32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Open pid/master.lock as only root's own file: pid/ belongs to
+ * mail_owner, who could have put a symbolic link, a hard link or a FIFO
+ * there for root to truncate or hang on. Opened relative to the
+ * directory, without following links, and checked: a regular file with
+ * one link, owned by us. Anything else is refused with the fix.
+ * Returns the descriptor, or -1 with err and the exit status.
+ */
+static int
+open_lock(const char *dir, char *err, size_t errlen, int *status)
+{
+	struct stat st;
+	int dfd, fd = -1;
+
+	*status = EX_CONFIG;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		say(err, errlen, "cannot open the lock directory %s: %s",
+		    dir, strerror(errno));
+		return -1;
+	}
+	fd = fs_openat_plain(dfd, "master.lock", O_RDWR | O_CREAT, 0600, &st);
+	if (fd < 0 && fs_plain_refused(errno))
+		say(err, errlen, "%s/master.lock is %s, which posternd "
+		    "does not open: another user may have put it there. Remove "
+		    "it (rm %s/master.lock) and start posternd again", dir,
+		    fs_plain_why(errno), dir);
+	else if (fd < 0) {
+		*status = EX_CANTCREAT;
+		say(err, errlen, "cannot open lock file %s/master.lock: "
+		    "%s", dir, strerror(errno));
+	} else if (st.st_uid != geteuid()) {
+		say(err, errlen, "%s/master.lock belongs to uid %lu, not "
+		    "to uid %lu, which runs posternd: another user may have "
+		    "put it there. Remove it (rm %s/master.lock) and start "
+		    "posternd again", dir, (unsigned long)st.st_uid,
+		    (unsigned long)geteuid(), dir);
+		close(fd);
+		fd = -1;
+	}
+	close(dfd);
+	return fd;
+}
+
+/*
+ * Take the queue lock; returns the descriptor (kept open for life), or
+ * -1 with err and the exit status.
+ */
+static int
+take_lock(const char *queue_dir, char *err, size_t errlen, int *status)
+{
+	char dir[PATH_BUF], pid[32];
 	int fd;
 	ssize_t n;
 
-	if (spool_path(queue_dir, QD_PID, dir, sizeof(dir)) < 0)
-		fatalx_status(EX_CONFIG, "queue_directory path too long");
-	snprintf(path, sizeof(path), "%s/master.lock", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		fatal("cannot open lock file %s", path);
+	*status = EX_CONFIG;
+	if (spool_path(queue_dir, QD_PID, dir, sizeof(dir)) < 0) {
+		say(err, errlen, "queue_directory path too long");
+		return -1;
+	}
+	if ((fd = open_lock(dir, err, errlen, status)) < 0)
+		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		n = pread(fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		fatalx_status(EX_TEMPFAIL, "another posternd (pid %s) is already "
+		*status = EX_TEMPFAIL;
+		say(err, errlen, "another posternd (pid %s) is already "
 		    "running for queue directory %s", pid[0] ? pid : "?",
 		    queue_dir);
+		close(fd);
+		return -1;
 	}
 	return fd;
 }
@@ -129,7 +196,7 @@ main(int argc, char **argv)
 	struct config *cf;
 	struct privsep_user u;
 	struct loop_hooks h;
-	char err[1024];
+	char err[4096];
 	int ch, foreground = 0, to_syslog = 0, verbose = 0, lock, drop, n;
 	const char *logfile;
 
@@ -162,7 +229,11 @@ main(int argc, char **argv)
 	if (spool_check(conf_str(cf, "queue_directory"), u.uid, u.name, err,
 	    sizeof(err)) < 0)
 		fatalx_status(EX_CONFIG, "%s", err);
-	lock = take_lock(conf_str(cf, "queue_directory"));
+	lock = take_lock(conf_str(cf, "queue_directory"), err, sizeof(err), &n);
+	if (lock < 0) {
+		config_free(cf);
+		fatalx_status(n, "%s", err);
+	}
 
 	/*
 	 * Logging: stderr under -f, else maillog_file or syslog. -s keeps

@@ -480,6 +480,7 @@ deliver(const struct opts *o, const char *confdir)
 	m.full_name = o->full_name;
 	m.uid = env.uid;
 	m.remove_bcc = o->extract;
+	m.minfree = conf_int(cf, "queue_minfree");
 	qdir = conf_str(cf, "queue_directory");
 	/* The group only for the write: the file and rename need it. */
 	group_set(ids.priv);
@@ -490,6 +491,10 @@ deliver(const struct opts *o, const char *confdir)
 	errno = saved;
 	/* errno names the cause; err has the step, for -v. */
 	if (rc < 0) {
+		/* No room (queue_minfree, a full disk): err says how much. */
+		if (errno == ENOSPC)
+			fatalx_status(EX_TEMPFAIL, "cannot queue message: %s",
+			    err);
 		log_debug("%s", err);
 		/* Too large is final: trying again cannot help. */
 		fatalx_status(errno == EFBIG ? EX_DATAERR : EX_TEMPFAIL,

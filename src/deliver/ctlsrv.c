@@ -5,12 +5,18 @@
  *
  * Changes need a privileged caller, checked with SO_PEERCRED (the
  * kernel's word, not the client's): root, the daemon's own user, or
- * mail_owner. The listing is open to everyone, as postqueue's is, and
- * is written by a forked child, so a slow reader (a pager) never stalls
- * the daemon: the child only reads the spool and writes to the
- * connection, then _exits.
+ * mail_owner. The listing and flush are open to the users that
+ * authorized_mailq_users and authorized_flush_users name (by default
+ * everyone, as Postfix's postqueue). The listing is written by a forked
+ * child, so a slow reader (a pager) never stalls the daemon: the child
+ * only reads the spool and writes to the connection, then _exits.
+ *
+ * The connections themselves (ctlsrv_accept ... ctlsrv_input) are read
+ * inside the daemon's poll loop, never with a blocking read: any local
+ * user may connect, and none may stall delivery or root's commands.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,11 +32,13 @@
 
 #include "admin/queue_cmd.h"
 #include "conf/config.h"
+#include "conf/maps.h"
 #include "deliver/ctlsrv.h"
 #include "deliver/qmgr.h"
 #include "lib/fsio.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/xalloc.h"
 
 #define LIST_SEND_SECS	60	/* a listing reader may pause this long */
 #define MAX_WORDS	4
@@ -53,6 +61,36 @@ answer(char *reply, size_t replylen, const char *fmt, ...)
 	reply[n + 1] = '\0';
 }
 
+/* The uid of fd's peer (SO_PEERCRED: the kernel's word), or -1. */
+static long
+peer_uid(int fd)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 ||
+	    len != sizeof(uc))
+		return -1;
+	return (long)uc.uid;
+}
+
+/* mail_owner's uid, or -1 when there is no such user. */
+static long
+owner_uid(const struct config *cf)
+{
+	struct passwd *pw = getpwnam(conf_str(cf, "mail_owner"));
+
+	return pw != NULL ? (long)pw->pw_uid : -1;
+}
+
+/* Whether uid may change the queue: root, our own user, mail_owner. */
+static int
+uid_privileged(long uid, long owner)
+{
+	return uid == 0 || (uid >= 0 && ((uid_t)uid == geteuid() ||
+	    uid == owner));
+}
+
 /*
  * 1 when the peer of fd may change the queue: root, our own user, or
  * mail_owner. *uid is the peer's (or -1 when the kernel did not say).
@@ -60,19 +98,83 @@ answer(char *reply, size_t replylen, const char *fmt, ...)
 static int
 peer_privileged(const struct ctlsrv *c, int fd, long *uid)
 {
-	struct ucred uc;
-	socklen_t len = sizeof(uc);
-	struct passwd *pw;
+	*uid = peer_uid(fd);
+	return *uid >= 0 && uid_privileged(*uid, owner_uid(c->cf));
+}
 
-	*uid = -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 ||
-	    len != sizeof(uc))
-		return 0;
-	*uid = (long)uc.uid;
-	if (uc.uid == 0 || uc.uid == geteuid())
+/*
+ * Does one pattern of an authorized_*_users list match the login name?
+ * A name; static:anyone (everyone); static:empty (no one); a type:table
+ * whose keys are names (the value is ignored). 1, 0, or -1 (logged):
+ * a table that fails, which denies, as a lookup error must.
+ */
+static int
+user_pattern(const char *param, const char *pat, const char *name)
+{
+	struct maps *m;
+	const char *v;
+	char err[512];
+	int rc;
+
+	if (strcmp(pat, "static:anyone") == 0)
 		return 1;
-	pw = getpwnam(conf_str(c->cf, "mail_owner"));
-	return pw != NULL && pw->pw_uid == uc.uid;
+	if (strcmp(pat, "static:empty") == 0)
+		return 0;
+	if (pat[0] == '/') {
+		log_warnx("%s: %s: a file of names is not supported; write "
+		    "texthash:%s", param, pat, pat);
+		return -1;
+	}
+	if (strchr(pat, ':') == NULL)
+		return strcmp(pat, name) == 0;
+	if ((m = maps_open(param, pat, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if ((rc = maps_find(m, name, &v, err, sizeof(err))) == MAP_ERROR)
+		log_warnx("%s", err);
+	maps_free(m);
+	return rc == MAP_FOUND ? 1 : rc == MAP_NOTFOUND ? 0 : -1;
+}
+
+/*
+ * May the peer of fd do what param (authorized_mailq_users or
+ * authorized_flush_users) governs? Root, our user and mail_owner always
+ * may; anyone else when their login name ("unknown" for a uid without
+ * one) matches the list, Postfix's way: patterns separated by commas
+ * or spaces, left to right, the first match decides, "!pattern" denies.
+ * Without a match: no.
+ */
+static int
+peer_authorized(const struct ctlsrv *c, int fd, const char *param)
+{
+	char *copy, *p, *tok, name[256];
+	struct passwd *pw;
+	long uid;
+	int rc = 0, m, neg;
+
+	if (peer_privileged(c, fd, &uid))
+		return 1;
+	pw = uid >= 0 ? getpwuid((uid_t)uid) : NULL;
+	if (pw == NULL || strlcpy(name, pw->pw_name, sizeof(name)) >=
+	    sizeof(name))
+		strlcpy(name, "unknown", sizeof(name));
+	copy = p = xstrdup(conf_str(c->cf, param));
+	while ((tok = strsep(&p, ", \t\n")) != NULL) {
+		if (*tok == '\0')
+			continue;
+		if ((neg = *tok == '!'))
+			tok++;
+		if ((m = user_pattern(param, tok, name)) != 0) {
+			rc = m > 0 && !neg;
+			break;
+		}
+	}
+	free(copy);
+	if (!rc)
+		log_warnx("request of user %s (uid %ld) refused: not in %s",
+		    name, uid, param);
+	return rc;
 }
 
 /*
@@ -106,6 +208,9 @@ list_child(const struct ctlsrv *c, int fd, int json, char *reply,
 	log_child();
 	fds_close_except(fd, log_fd());
 	log_set_ident("postern/showq");
+	/* The daemon reads its connections without blocking; the child
+	   writes with a bound per write instead. */
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (fs_write_all(fd, "ok\n", 3) < 0 || (f = fdopen(fd, "w")) == NULL)
 		_exit(1);
@@ -183,6 +288,7 @@ ctlsrv_request(const struct ctlsrv *c, int fd, char *line, char *reply,
     size_t replylen)
 {
 	char *w[MAX_WORDS + 1], *p = line, *tok;
+	const char *param;
 	size_t nw = 0;
 	long uid;
 	int op;
@@ -194,10 +300,24 @@ ctlsrv_request(const struct ctlsrv *c, int fd, char *line, char *reply,
 		answer(reply, replylen, "error usage unknown request");
 		return 1;
 	}
+	if (strcmp(w[0], "queue") == 0 || strcmp(w[0], "flush") == 0) {
+		param = w[0][0] == 'q' ? "authorized_mailq_users" :
+		    "authorized_flush_users";
+		if (!peer_authorized(c, fd, param)) {
+			answer(reply, replylen, "error perm %s does not allow "
+			    "you this (postern.conf(5))", param);
+			return 1;
+		}
+	}
 	if (strcmp(w[0], "queue") == 0) {
 		if (nw == 1 || (nw == 2 && strcmp(w[1], "-j") == 0))
 			return list_child(c, fd, nw == 2, reply, replylen);
 		answer(reply, replylen, "error usage queue [-j]");
+		return 1;
+	}
+	if (strcmp(w[0], "flush") == 0 && nw == 1) {
+		c->flush_all(c->arg);
+		answer(reply, replylen, "ok");
 		return 1;
 	}
 	if (strcmp(w[0], "flush") == 0) {
@@ -219,4 +339,117 @@ ctlsrv_request(const struct ctlsrv *c, int fd, char *line, char *reply,
 	}
 	change(c, (enum qop)op, w, nw, reply, replylen);
 	return 1;
+}
+
+/* Close connection i; the last takes its place. */
+static void
+conn_drop(struct ctlconns *cc, size_t i)
+{
+	close(cc->c[i].fd);
+	cc->c[i] = cc->c[--cc->n];
+}
+
+/* Refuse a connection over the limits, with a line that says so. */
+static void
+conn_refuse(int fd)
+{
+	static const char busy[] = "error busy too many control connections "
+	    "open; try again\n";
+
+	(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+/* Accept waiting connections within the limits (see ctlsrv.h). */
+void
+ctlsrv_accept(struct ctlconns *cc, int lfd, const struct config *cf)
+{
+	long owner = owner_uid(cf), uid;
+	size_t mine;
+	int fd, priv;
+
+	/* Bounded: a storm of connects cannot keep the loop here. */
+	for (int k = 0; k < CTL_MAX_CONNS; k++) {
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		uid = peer_uid(fd);
+		priv = uid_privileged(uid, owner);
+		mine = 0;
+		for (size_t i = 0; i < cc->n; i++)
+			mine += cc->c[i].uid == uid;
+		if (cc->n == CTL_MAX_CONNS || (!priv && (mine >= CTL_PER_UID ||
+		    cc->n >= CTL_MAX_CONNS - CTL_RESERVED))) {
+			conn_refuse(fd);
+			continue;
+		}
+		cc->c[cc->n] = (struct ctlconn){ .fd = fd, .uid = uid,
+		    .priv = priv, .deadline = now_mono_ms() + CTL_DEADLINE_MS };
+		cc->n++;
+	}
+}
+
+/* Close connections past their deadline. */
+void
+ctlsrv_expire(struct ctlconns *cc, int64_t now)
+{
+	for (size_t i = cc->n; i-- > 0;)
+		if (cc->c[i].deadline <= now)
+			conn_drop(cc, i);
+}
+
+/* The earliest deadline, or -1. */
+int64_t
+ctlsrv_next_deadline(const struct ctlconns *cc)
+{
+	int64_t t = -1;
+
+	for (size_t i = 0; i < cc->n; i++)
+		if (t < 0 || cc->c[i].deadline < t)
+			t = cc->c[i].deadline;
+	return t;
+}
+
+/* Read from connection i; answer a whole request (see ctlsrv.h). */
+void
+ctlsrv_input(struct ctlconns *cc, size_t i, const struct ctlsrv *c)
+{
+	struct ctlconn *k = &cc->c[i];
+	char reply[768];
+	ssize_t n;
+	size_t end;
+
+	n = read(k->fd, k->line + k->len, sizeof(k->line) - 1 - k->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0 || (n == 0 && k->len == 0)) {
+		conn_drop(cc, i);
+		return;
+	}
+	k->len += (size_t)n;
+	k->line[k->len] = '\0';
+	end = strcspn(k->line, "\r\n");
+	/* A line, or all the peer will send: the request is complete. */
+	if (k->line[end] == '\0' && n > 0 && k->len < sizeof(k->line) - 1)
+		return;
+	if (k->line[end] == '\0' && k->len == sizeof(k->line) - 1)
+		answer(reply, sizeof(reply), "error usage request too long");
+	else {
+		k->line[end] = '\0';
+		if (!ctlsrv_request(c, k->fd, k->line, reply, sizeof(reply))) {
+			conn_drop(cc, i);	/* a child answers */
+			return;
+		}
+	}
+	/* A short line into an empty socket buffer: it fits at once. */
+	(void)!send(k->fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+	conn_drop(cc, i);
+}
+
+/* Close them all. */
+void
+ctlsrv_close_all(struct ctlconns *cc)
+{
+	while (cc->n > 0)
+		conn_drop(cc, cc->n - 1);
 }

@@ -9,6 +9,7 @@
 #define POSTERN_CTLSRV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct addr_rewrite;
 struct config;
@@ -19,7 +20,53 @@ struct ctlsrv {
 	struct qmgr			*q;
 	const struct addr_rewrite	*rw;	/* to qualify for requeue */
 	const struct config		*cf;	/* queue_directory, mail_owner */
+	void	(*flush_all)(void *arg);	/* "flush": the loop's */
+	void	 *arg;
 };
+
+/*
+ * The open control connections. Any local user may connect, so none may
+ * stall the daemon: each socket is non-blocking and read only when poll
+ * says so, a request must arrive whole within CTL_DEADLINE_MS of the
+ * connect (bytes dribbled in do not extend it), one user other than root
+ * and the daemon's may hold CTL_PER_UID at once (SO_PEERCRED), and the
+ * last CTL_RESERVED of CTL_MAX_CONNS are kept for root and mail_owner.
+ * See posternd(8), SECURITY.
+ */
+#define CTL_MAX_CONNS	32
+#define CTL_RESERVED	4
+#define CTL_PER_UID	4
+#define CTL_DEADLINE_MS	2000
+#define CTL_LINE_MAX	256
+
+struct ctlconn {
+	int	fd;
+	long	uid;			/* the peer's, from SO_PEERCRED */
+	int	priv;			/* root, our user or mail_owner */
+	int64_t	deadline;		/* monotonic ms */
+	size_t	len;
+	char	line[CTL_LINE_MAX];
+};
+
+struct ctlconns {
+	struct ctlconn	c[CTL_MAX_CONNS];
+	size_t		n;
+};
+
+/* Accept what waits on the listening socket lfd, within the limits. */
+void ctlsrv_accept(struct ctlconns *cc, int lfd, const struct config *cf);
+/* Close every connection whose deadline passed before now (ms). */
+void ctlsrv_expire(struct ctlconns *cc, int64_t now);
+/* The earliest deadline (monotonic ms), or -1 when none is open. */
+int64_t ctlsrv_next_deadline(const struct ctlconns *cc);
+/*
+ * Read what connection i has sent; when its request line is complete
+ * (or the peer closed), answer it with ctlsrv_request and close it.
+ * The entry may be replaced by the last: call from the end backwards.
+ */
+void ctlsrv_input(struct ctlconns *cc, size_t i, const struct ctlsrv *c);
+/* Close every connection (the daemon stops). */
+void ctlsrv_close_all(struct ctlconns *cc);
 
 /*
  * Serve request line on the accepted connection fd. Returns 1 with the

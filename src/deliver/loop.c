@@ -78,6 +78,7 @@ struct daemon {
 	size_t		 maxw;
 	int		 ino_fd;
 	int		 ctl_fd;
+	struct ctlconns	 cc;		/* open control connections */
 	int		 sig_fd[2];
 	double		 next_rescan;
 	int		 kick;		/* look at the table again */
@@ -155,7 +156,7 @@ ctl_listen(struct daemon *d)
 		fatal("socket");
 	(void)unlink(sun.sun_path);	/* stale: we hold the queue lock */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    chmod(sun.sun_path, 0666) < 0 || listen(fd, 16) < 0) {
+	    chmod(sun.sun_path, 0666) < 0 || listen(fd, 64) < 0) {
 		log_warn("cannot listen on %s; postern flush will not work",
 		    sun.sun_path);
 		close(fd);
@@ -164,45 +165,41 @@ ctl_listen(struct daemon *d)
 	return fd;
 }
 
-/* Serve one control request. */
+/* The control request "flush": everything deferred is due now. */
 static void
-ctl_serve(struct daemon *d)
+flush_all(void *arg)
 {
-	char line[256], answer[768];
-	const char *reply;
-	struct timeval tv = { 2, 0 };
-	ssize_t n;
-	int fd;
+	struct daemon *d = arg;
 
-	fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	/* A silent client may hold the daemon for at most two seconds. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	n = read(fd, line, sizeof(line) - 1);
-	if (n <= 0)
-		goto out;
-	line[n] = '\0';
-	line[strcspn(line, "\r\n")] = '\0';
-	if (strcmp(line, "flush") == 0) {
-		/* A table just compiled counts for this flush. */
-		worker_cfg_recheck(&d->wc);
-		qmgr_pickup(&d->q);
-		qmgr_scan_deferred(&d->q);
-		qmgr_flush(&d->q);
-		log_info("flush requested: retrying deferred mail now");
-		reply = "ok\n";
-	} else {
-		/* postern delete, hold, ..., and listings: ctlsrv.c */
-		struct ctlsrv c = { &d->q, &d->wc.rt.rw, d->cf };
-		if (!ctlsrv_request(&c, fd, line, answer, sizeof(answer)))
-			goto out;	/* a child answers */
-		reply = answer;
-	}
-	(void)!write(fd, reply, strlen(reply));
-out:
-	close(fd);
+	/* A table just compiled counts for this flush. */
+	worker_cfg_recheck(&d->wc);
+	qmgr_pickup(&d->q);
+	qmgr_scan_deferred(&d->q);
+	qmgr_flush(&d->q);
+	log_info("flush requested: retrying deferred mail now");
+}
+
+/*
+ * The control socket's part of a poll round: pfd holds the listening
+ * socket, then the nc connections open when the round began. Requests
+ * are read and answered without blocking (ctlsrv.h).
+ */
+static void
+ctl_round(struct daemon *d, const struct pollfd *lpfd,
+    const struct pollfd *pfd, size_t nc)
+{
+	struct ctlsrv c = { &d->q, &d->wc.rt.rw, d->cf, flush_all, d };
+
+	/* From the end: a closed connection's slot takes the last one. */
+	for (size_t i = nc; i-- > 0;)
+		if (pfd[i].revents) {
+			ctlsrv_input(&d->cc, i, &c);
+			/* A request may have made mail due (flush...). */
+			d->kick = 1;
+		}
+	if (lpfd->revents)
+		ctlsrv_accept(&d->cc, d->ctl_fd, d->cf);
+	ctlsrv_expire(&d->cc, now_mono_ms());
 }
 
 /* One message of a scheduling round: the recipients for one relay. */
@@ -703,6 +700,7 @@ static int
 next_timeout(struct daemon *d)
 {
 	double now = now_real(), t = d->next_rescan, due;
+	int64_t ms, ctl;
 
 	due = d->q.next_wake;
 	if (d->kick)
@@ -712,23 +710,31 @@ next_timeout(struct daemon *d)
 	if (t <= now)
 		return 0;
 	if (t - now > 3600)
-		return 3600 * 1000;
-	return (int)((t - now) * 1000) + 1;
+		t = now + 3600;
+	ms = (int64_t)((t - now) * 1000) + 1;
+	/* A control connection's deadline, when it comes first. */
+	if ((ctl = ctlsrv_next_deadline(&d->cc)) >= 0 &&
+	    ctl - now_mono_ms() < ms)
+		ms = ctl > now_mono_ms() ? ctl - now_mono_ms() : 0;
+	return (int)ms;
 }
 
 /* One poll round; returns the stop signal, or 0. */
 static int
 poll_once(struct daemon *d, int timeout)
 {
-	struct pollfd *pfd = xcalloc(d->nw + 3, sizeof(*pfd));
-	size_t np = 0;
+	struct pollfd *pfd = xcalloc(d->nw + d->cc.n + 3, sizeof(*pfd));
+	size_t np = 0, nw = d->nw, nc = d->cc.n;
 	int stop = 0;
 
 	pfd[np++] = (struct pollfd){ .fd = d->sig_fd[0], .events = POLLIN };
 	pfd[np++] = (struct pollfd){ .fd = d->ino_fd, .events = POLLIN };
 	pfd[np++] = (struct pollfd){ .fd = d->ctl_fd, .events = POLLIN };
-	for (size_t i = 0; i < d->nw; i++)
+	for (size_t i = 0; i < nw; i++)
 		pfd[np++] = (struct pollfd){ .fd = d->w[i].fd, .events = POLLIN };
+	for (size_t i = 0; i < nc; i++)
+		pfd[np++] = (struct pollfd){ .fd = d->cc.c[i].fd,
+		    .events = POLLIN };
 	if (poll(pfd, np, timeout) < 0 && errno != EINTR)
 		fatal("poll");
 	if (pfd[0].revents)
@@ -739,13 +745,9 @@ poll_once(struct daemon *d, int timeout)
 			;
 		qmgr_pickup(&d->q);
 	}
-	if (pfd[2].revents) {
-		ctl_serve(d);
-		/* A request may have made mail due (flush, release...). */
-		d->kick = 1;
-	}
+	ctl_round(d, &pfd[2], pfd + 3 + nw, nc);
 	/* Workers from the end, since worker_close reorders the array. */
-	for (size_t i = np; i-- > 3;) {
+	for (size_t i = 3 + nw; i-- > 3;) {
 		if (pfd[i].revents && worker_input(d, &d->w[i - 3]))
 			worker_close(d, i - 3);
 	}
@@ -896,6 +898,7 @@ loop_run(struct config *cf, const struct loop_hooks *h)
 	qmgr_free(&d.q);
 	worker_cfg_free(&d.wc);
 	free(d.w);
+	ctlsrv_close_all(&d.cc);
 	if (d.ctl_fd >= 0)
 		close(d.ctl_fd);
 	close(d.ino_fd);

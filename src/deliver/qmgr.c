@@ -29,8 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pwd.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <bsd/string.h>
@@ -44,7 +46,13 @@
 #include "lib/xalloc.h"
 #include "spool/qfile.h"
 
-#define TMP_MAX_AGE	(24 * 3600)	/* longer than any sendmail lives */
+/*
+ * A sendmail has its whole message in memory before it creates its
+ * temporary file, and renames it right after one write and one fsync:
+ * one that has not within an hour was killed. Should it only have been
+ * stopped, its rename fails and it exits 75 (EX_TEMPFAIL): nothing lost.
+ */
+#define TMP_MAX_AGE	3600
 #define HEAD_READ	4096		/* first read of a queue file's head */
 #define ENV_MAX		(16 << 20)	/* the largest envelope block read */
 
@@ -137,10 +145,15 @@ read_envelope(const char *path, struct qenv *env, size_t *flen, size_t *off,
 	ssize_t got;
 	int fd, rc = -1, saved;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	if (fstat(fd, &sb) < 0)
-		goto out;
+	/* A FIFO would hang the daemon; a link would make another file
+	   (or a name someone else still holds) a message. */
+	if ((fd = fs_openat_plain(AT_FDCWD, path, O_RDONLY, 0, &sb)) < 0) {
+		if (!fs_plain_refused(errno))
+			return -1;
+		snprintf(err, errlen, "the queue file is %s",
+		    fs_plain_why(errno));
+		return -2;
+	}
 	*flen = (size_t)sb.st_size;
 	for (;;) {
 		if (want > *flen)
@@ -213,16 +226,41 @@ msg_gone(const struct qmgr *q, const struct qmsg *m)
 	return access(path, F_OK) < 0 && errno == ENOENT;
 }
 
-/* Quarantine a file that is not a message; one log line, no death. */
+/*
+ * Quarantine a file that is not a message; one log line, no death. A
+ * file already in corrupt/ under that name is never replaced: the next
+ * free NAME.N is taken. What cannot be moved at all (ten names taken,
+ * or the move fails) is removed, so that it cannot stop the queue.
+ */
 static void
 quarantine(struct qmgr *q, enum qdir from, const char *name, const char *why)
 {
-	if (fs_move(q->dir[from], name, q->dir[QD_CORRUPT], name) < 0) {
-		log_warn("%s: cannot move %s/%s to corrupt/", name,
-		    spool_dirname(from), name);
+	char to[2 * PATH_BUF];
+	int rc = -1;
+
+	for (int i = 0; i < 10 && rc < 0; i++) {
+		if ((i == 0 ? strlcpy(to, name, sizeof(to)) :
+		    (size_t)snprintf(to, sizeof(to), "%s.%d", name, i)) >=
+		    sizeof(to))
+			break;
+		rc = fs_move(q->dir[from], name, q->dir[QD_CORRUPT], to);
+		if (rc < 0 && errno != EEXIST)
+			break;
+	}
+	if (rc == 0) {
+		log_warnx("%s: moved to corrupt/%s: %s", name, to, why);
 		return;
 	}
-	log_warnx("%s: moved to corrupt/: %s", name, why);
+	log_warn("%s: cannot move %s/%s to corrupt/", name,
+	    spool_dirname(from), name);
+	/* Only a file still there: a move whose directory sync failed
+	   has already happened. */
+	snprintf(to, sizeof(to), "%s/%s", q->dir[from], name);
+	if (access(to, F_OK) < 0 && errno == ENOENT)
+		return;
+	if (fs_remove(q->dir[from], name) == 0)
+		log_warnx("%s: removed %s/%s instead: %s", name,
+		    spool_dirname(from), name, why);
 }
 
 /* Read the state record of qid into st (all pending when absent). */
@@ -449,45 +487,165 @@ qmgr_recover(struct qmgr *q)
 	qmgr_pickup(q);
 }
 
+/*
+ * 1 when a message holds qid or may: in the table, or any file under
+ * that name in active/, deferred/, hold/ or corrupt/.
+ */
+static int
+qid_live(const struct qmgr *q, const char *qid)
+{
+	static const enum qdir homes[] = { QD_ACTIVE, QD_DEFERRED, QD_HOLD,
+	    QD_CORRUPT };
+	char path[2 * PATH_BUF];
+	struct stat sb;
+
+	if (qmgr_find(q, qid) != NULL)
+		return 1;
+	for (size_t i = 0; i < sizeof(homes) / sizeof(homes[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", q->dir[homes[i]], qid);
+		if (lstat(path, &sb) == 0 || errno != ENOENT)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A message in incoming/new has no delivery history. A state record
+ * under its ID (and no message: qid_live said so) belongs to an earlier
+ * message that had the same ID; applied to this one it would mark
+ * recipients sent that never were. Remove it durably before the claim,
+ * so that a crash cannot pair the two either. 0, or -1 (logged).
+ */
+static int
+drop_stale_state(struct qmgr *q, const char *qid)
+{
+	char path[2 * PATH_BUF];
+
+	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_STATE], qid);
+	if (unlink(path) == 0) {
+		log_warnx("%s: removed the stale state record of an earlier "
+		    "message with the same queue ID", qid);
+		if (fs_fsync_dir(q->dir[QD_STATE]) < 0) {
+			log_warn("%s: cannot sync state/; pickup postponed",
+			    qid);
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		log_warn("%s: cannot remove a stale state record; pickup "
+		    "postponed", qid);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Move incoming/new/name into active/ under a queue ID that no other
+ * message has: its own name, unless a message already holds that ID (a
+ * file named after another user's message, or a natural collision),
+ * then a new one made as sendmail makes them, from the clock and the
+ * inode. The move never replaces a file. Fills qid; 0, or -1 (logged,
+ * or the file is gone).
+ */
+static int
+claim(struct qmgr *q, const char *name, const struct stat *st,
+    char qid[QID_MAX])
+{
+	struct timeval tv;
+
+	strlcpy(qid, name, QID_MAX);
+	for (int tries = 0; tries < 20; tries++) {
+		if (tries > 0 || qid_live(q, qid)) {
+			gettimeofday(&tv, NULL);
+			snprintf(qid, QID_MAX, "%05lX%lX", ((unsigned long)
+			    tv.tv_usec + (unsigned long)tries) % 1000000,
+			    (unsigned long)st->st_ino);
+			if (qid_live(q, qid))
+				continue;
+		}
+		if (drop_stale_state(q, qid) < 0)
+			return -1;
+		/* Undoing this move in a crash only means a second pickup. */
+		if (fs_move_fast(q->dir[QD_NEW], name, q->dir[QD_ACTIVE],
+		    qid) == 0) {
+			if (strcmp(qid, name) != 0)
+				log_warnx("%s: queue ID in use by another "
+				    "message; incoming/new/%s picked up as %s",
+				    name, name, qid);
+			return 0;
+		}
+		if (errno == ENOENT)
+			return -1;
+		if (errno != EEXIST) {
+			log_warn("%s: cannot move incoming/new/%s to active/",
+			    name, name);
+			return -1;
+		}
+	}
+	log_warnx("%s: no free queue ID for incoming/new/%s; pickup "
+	    "postponed", name, name);
+	return -1;
+}
+
+/*
+ * A file the daemon may not read: root's sendmail, run without the
+ * set-group-ID group, made it root's own. In active/ it would fail
+ * forever; it waits in hold/ with the fix in the log (posternd started
+ * as root also gives such files to mail_owner at its next start).
+ */
+static void
+hold_unreadable(struct qmgr *q, const char *name)
+{
+	char path[2 * PATH_BUF];
+	struct stat sb;
+	struct passwd *pw = getpwuid(geteuid());
+	const char *me = pw != NULL ? pw->pw_name : "the daemon's user";
+
+	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_NEW], name);
+	if (lstat(path, &sb) < 0)
+		return;
+	if (qid_live(q, name) || fs_move(q->dir[QD_NEW], name,
+	    q->dir[QD_HOLD], name) < 0) {
+		log_warnx("%s: user %s may not read incoming/new/%s (owner uid "
+		    "%lu, mode %04o) and cannot hold it; to send it: chown %s "
+		    "%s", name, me, name, (unsigned long)sb.st_uid,
+		    (unsigned)(sb.st_mode & 07777), me, path);
+		return;
+	}
+	log_warnx("%s: user %s may not read this message (owner uid %lu, "
+	    "mode %04o): moved to hold/; to send it: chown %s %s/%s && "
+	    "postern release %s (a restart of posternd as root also gives "
+	    "root's queue files to %s)", name, me, (unsigned long)sb.st_uid,
+	    (unsigned)(sb.st_mode & 07777), me, q->dir[QD_HOLD], name, name,
+	    me);
+}
+
 /* Pickup: move one committed message to active/ and load it. */
 static void
 pick(struct qmgr *q, const char *name, void *arg)
 {
-	char path[2 * PATH_BUF];
+	char path[2 * PATH_BUF], qid[QID_MAX];
+	struct stat st;
+	int fd;
 
 	if (!qid_valid(name)) {
 		quarantine(q, QD_NEW, name, "file name is not a queue ID");
 		return;
 	}
-	/*
-	 * A message in incoming/new has no delivery history. A state record
-	 * under its ID belongs to an earlier message that had the same ID
-	 * (inode and microsecond reused); applied to this one it would mark
-	 * recipients sent that never were. Remove it durably before the
-	 * claim, so that a crash cannot pair the two either.
-	 */
-	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_STATE], name);
-	if (unlink(path) == 0) {
-		log_warnx("%s: removed the stale state record of an earlier "
-		    "message with the same queue ID", name);
-		if (fs_fsync_dir(q->dir[QD_STATE]) < 0) {
-			log_warn("%s: cannot sync state/; pickup postponed",
-			    name);
-			return;
-		}
-	} else if (errno != ENOENT) {
-		log_warn("%s: cannot remove a stale state record; pickup "
-		    "postponed", name);
+	/* Anyone in the postern group may put anything here: look before
+	   the claim (load_msg looks again, after it). */
+	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_NEW], name);
+	if ((fd = fs_openat_plain(AT_FDCWD, path, O_RDONLY, 0, &st)) < 0) {
+		if (fs_plain_refused(errno))
+			quarantine(q, QD_NEW, name, fs_plain_why(errno));
+		else if (errno == EACCES)
+			hold_unreadable(q, name);
+		else if (errno != ENOENT)
+			log_warn("%s: cannot open incoming/new/%s", name, name);
 		return;
 	}
-	/* Undoing this move in a crash only means a second pickup. */
-	if (fs_move_fast(q->dir[QD_NEW], name, q->dir[QD_ACTIVE], name) < 0) {
-		if (errno != ENOENT)
-			log_warn("%s: cannot move incoming/new/%s to active/",
-			    name, name);
-		return;
-	}
-	(void)load_msg(q, QD_ACTIVE, name, 1);
+	close(fd);
+	if (claim(q, name, &st, qid) == 0)
+		(void)load_msg(q, QD_ACTIVE, qid, 1);
 }
 
 /* Claim everything in incoming/new. */
@@ -503,6 +661,8 @@ qmgr_scan_deferred(struct qmgr *q)
 {
 	enum qdir d = QD_DEFERRED;
 
+	/* Every queue run, not only at start: a killed sendmail's file. */
+	each_entry(q->dir[QD_TMP], clean_tmp, q, NULL);
 	each_entry(q->dir[QD_DEFERRED], take, q, &d);
 }
 

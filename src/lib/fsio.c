@@ -85,13 +85,27 @@ fs_step_name(enum fs_step step)
 	    names[step] : "commit";
 }
 
-/* Write, fsync, close, rename, fsync the directory. */
+/*
+ * Give the unnamed file fd (O_TMPFILE) the name dst. Through /proc: the
+ * AT_EMPTY_PATH way needs a capability that sendmail does not have.
+ * Like a no-replace rename, it fails with EEXIST when dst exists.
+ */
+static int
+link_unnamed(int fd, const char *dst)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW);
+}
+
+/* Write, fsync, close, rename (or link), fsync the directory. */
 int
 fs_commit(int fd, const void *data, size_t len, const char *tmppath,
     const char *dir, const char *name, int noreplace, enum fs_step *step)
 {
 	char dst[4096];
-	int rc = -1, saved;
+	int rc = -1, saved, named = 0;
 
 	*step = FS_RENAME;
 	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= sizeof(dst)) {
@@ -104,6 +118,14 @@ fs_commit(int fd, const void *data, size_t len, const char *tmppath,
 	*step = FS_SYNC;
 	if (fsync(fd) < 0)
 		goto out;
+	/* An unnamed file is linked while it is open; it had no name to
+	   leave behind before, and has only its final one after. */
+	*step = FS_RENAME;
+	if (tmppath == NULL) {
+		if (link_unnamed(fd, dst) < 0)
+			goto out;
+		named = 1;
+	}
 	/* Some file systems report a delayed write error only at close. */
 	*step = FS_CLOSE;
 	saved = close(fd);
@@ -111,23 +133,23 @@ fs_commit(int fd, const void *data, size_t len, const char *tmppath,
 	if (saved < 0)
 		goto out;
 	*step = FS_RENAME;
-	if ((noreplace ? rename_noreplace(tmppath, dst) : rename(tmppath, dst)) < 0)
+	if (tmppath != NULL && (noreplace ? rename_noreplace(tmppath, dst) :
+	    rename(tmppath, dst)) < 0)
 		goto out;
+	named = 1;
 	*step = FS_SYNC_DIR;
-	if (fs_fsync_dir(dir) < 0) {
-		/* Not durable, so not committed: take it back. A reader that
-		   already took it delivers it; a duplicate beats a loss. */
-		saved = errno;
-		(void)unlink(dst);
-		errno = saved;
+	if (fs_fsync_dir(dir) < 0)
 		goto out;
-	}
 	rc = 0;
 out:
 	saved = errno;
 	if (fd >= 0)
 		close(fd);
-	if (rc < 0)
+	/* Not durable, so not committed: take it back. A reader that
+	   already took it delivers it; a duplicate beats a loss. */
+	if (rc < 0 && named)
+		(void)unlink(dst);
+	if (rc < 0 && tmppath != NULL)
 		(void)unlink(tmppath);
 	errno = saved;
 	return rc;
@@ -146,7 +168,13 @@ fs_replace(const char *dir, const char *name, const void *data, size_t len,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	/* A fresh file, never one that was there: a link planted under
+	   the temporary name (root runs this too, in directories another
+	   user owns) must not be written through. */
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    mode);
 	if (fd < 0)
 		return -1;
 	return fs_commit(fd, data, len, tmp, dir, name, 0, &step);
@@ -178,7 +206,7 @@ fs_move_fast(const char *from_dir, const char *from, const char *to_dir,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	return rename(src, dst);
+	return rename_noreplace(src, dst);
 }
 
 /* Remove a file durably. */
@@ -203,6 +231,59 @@ fs_remove_fast(const char *dir, const char *name)
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -1;
 	return 0;
+}
+
+/* Open a plain file: no symbolic link, no FIFO, one link (fsio.h). */
+int
+fs_openat_plain(int dirfd, const char *name, int flags, mode_t mode,
+    struct stat *st)
+{
+	int fd, saved;
+
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) < 0)
+		goto fail;
+	if (!S_ISREG(st->st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (st->st_nlink != 1) {
+		errno = EMLINK;
+		goto fail;
+	}
+	/* Back to blocking reads and writes, which plain files ignore. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+		goto fail;
+	return fd;
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Did fs_openat_plain refuse what it found (rather than fail to open)? */
+int
+fs_plain_refused(int err)
+{
+	return err == ELOOP || err == EINVAL || err == ENXIO || err == EMLINK;
+}
+
+/* Why fs_openat_plain refused a file, from its errno. */
+const char *
+fs_plain_why(int err)
+{
+	switch (err) {
+	case ELOOP:	return "a symbolic link";
+	case EINVAL:	return "not a regular file";
+	case ENXIO:	return "a socket or a FIFO";
+	case EMLINK:	return "a file with more than one hard link";
+	default:	return strerror(err);
+	}
 }
 
 /* Read a whole file with a size limit. */

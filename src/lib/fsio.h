@@ -10,6 +10,7 @@
 #define POSTERN_FSIO_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "lib/buf.h"
@@ -29,14 +30,17 @@ enum fs_step { FS_WRITE, FS_SYNC, FS_CLOSE, FS_RENAME, FS_SYNC_DIR };
  * dir/name (refusing to replace an existing file when noreplace), fsync
  * dir. fd is always closed. On failure *step says where, the temporary
  * file is removed, and a name renamed but not made durable is taken back,
- * so nothing half-committed stays visible.
+ * so nothing half-committed stays visible. With tmppath NULL, fd is an
+ * unnamed file (O_TMPFILE): it is linked as dir/name (never replacing a
+ * file, whatever noreplace says) after the fsync and before the close.
  */
 int fs_commit(int fd, const void *data, size_t len, const char *tmppath,
     const char *dir, const char *name, int noreplace, enum fs_step *step) WUR;
 /* "write", "sync", "close", "rename" or "sync directory of". */
 const char *fs_step_name(enum fs_step step);
 /*
- * Durably replace dir/name with data: dir/.name.tmp is written, fsync'd,
+ * Durably replace dir/name with data: dir/.name.tmp (made anew, O_EXCL
+ * and O_NOFOLLOW, after removing a leftover) is written, fsync'd,
  * renamed to dir/name and dir is fsync'd (fs_commit). On failure the
  * temp file is removed.
  */
@@ -48,6 +52,12 @@ int fs_replace(const char *dir, const char *name, const void *data,
  */
 int fs_move(const char *from_dir, const char *from, const char *to_dir,
     const char *to) WUR;
+/*
+ * Neither fs_move nor fs_move_fast ever replaces a file: when to_dir/to
+ * exists they fail with EEXIST (renameat2 RENAME_NOREPLACE, or link and
+ * unlink where the file system lacks it). Two messages under one name
+ * would mean one of them is lost.
+ */
 /*
  * Move like fs_move but without the directory fsyncs, for transitions a
  * crash may undo harmlessly: after a power cut the file is under its old
@@ -69,6 +79,20 @@ int fs_remove_fast(const char *dir, const char *name) WUR;
  * limit bytes (errno EFBIG).
  */
 int fs_read_file(const char *path, struct buf *out, size_t limit) WUR;
+/*
+ * openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode)
+ * and fstat into *st, accepting only a regular file with one link: what
+ * a spool file must be before root or the daemon trusts it. Returns the
+ * descriptor (blocking again), or -1 with errno ELOOP (a symbolic link),
+ * ENXIO (a socket), EINVAL (not a regular file: a FIFO, a directory, a
+ * device), EMLINK (more than one link) or open's own.
+ */
+int fs_openat_plain(int dirfd, const char *name, int flags, mode_t mode,
+    struct stat *st) WUR;
+/* 1 when fs_openat_plain's errno err means it refused the file found. */
+int fs_plain_refused(int err);
+/* Words for fs_openat_plain's errno: "a symbolic link", ... */
+const char *fs_plain_why(int err);
 /* Create a directory and its parents that are missing, with mode. */
 int fs_mkdirs(const char *path, mode_t mode) WUR;
 

@@ -234,6 +234,10 @@ enq_queue(const char *queue_dir, struct enq_msg *m, struct qenv *env,
 	struct timeval tv;
 	int rc = -1, saved;
 
+	/* The message, its envelope and added headers: a page more. */
+	if (spool_space_check(queue_dir, (unsigned long long)len + 4096,
+	    m->minfree, err, errlen) < 0)
+		return -1;
 	/* Open first: the Received and Message-ID fields need the ID. */
 	if (spool_new_open(queue_dir, &sn, err, errlen) < 0)
 		return -1;

@@ -60,6 +60,7 @@ struct enq_msg {
 	uid_t		 uid;
 	time_t		 now;
 	int		 remove_bcc;	/* sendmail -t */
+	long long	 minfree;	/* queue_minfree: bytes kept free */
 };
 
 /*
@@ -75,8 +76,10 @@ char *enq_quote_name(const char *name);
 /*
  * Queue the message: open a spool file (the queue ID names the message
  * in its headers), build the message with enq_build (m->qid is set here),
- * fill env's arrival, size and 8-bit flag, and commit. Returns 0 with the
- * ID in qid, or -1 with errno and err when nothing was queued.
+ * fill env's arrival, size and 8-bit flag, and commit. Nothing is
+ * written when the spool's file system would keep less than m->minfree
+ * bytes free (errno ENOSPC). Returns 0 with the ID in qid, or -1 with
+ * errno and err when nothing was queued.
  */
 int enq_queue(const char *queue_dir, struct enq_msg *m, struct qenv *env,
     const char *msg, size_t len, char qid[QID_MAX], char *err,

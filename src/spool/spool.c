@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -162,57 +163,175 @@ fail:
 	return -1;
 }
 
+/* What spool_check found: each problem, and the commands that fix them. */
+struct spool_fix {
+	struct buf	why;		/* "P is owned by ...; P has mode ..." */
+	struct buf	chown;		/* paths for chown -R owner */
+	struct buf	chown_root;	/* paths for chown root */
+	struct buf	chmod[QD_COUNT + 1];	/* paths per wanted mode */
+	mode_t		mode[QD_COUNT + 1];
+	size_t		nmode, n;
+	const char	*owner;
+};
+
+/* Add one problem to f, and its path to the fix that covers it. */
+static void
+fix_add(struct spool_fix *f, const char *why, struct buf *paths,
+    const char *path)
+{
+	if (f->n++ > 0)
+		buf_adds(&f->why, "; ");
+	buf_adds(&f->why, why);
+	buf_addc(paths, ' ');
+	buf_adds(paths, path);
+}
+
+/* The chmod list for mode want. */
+static struct buf *
+fix_chmod(struct spool_fix *f, mode_t want)
+{
+	size_t i;
+
+	for (i = 0; i < f->nmode; i++)
+		if (f->mode[i] == want)
+			return &f->chmod[i];
+	f->mode[f->nmode] = want;
+	return &f->chmod[f->nmode++];
+}
+
+/* Check one directory's owner and mode against uid and want. */
+static void
+check_one(struct spool_fix *f, const char *path, const struct stat *sb,
+    uid_t uid, mode_t want, int root_dir)
+{
+	char why[PATH_BUF + 300];
+	mode_t m = sb->st_mode & 07777;
+
+	if (sb->st_uid != uid && root_dir) {
+		snprintf(why, sizeof(why), "%s is owned by uid %lu, not by "
+		    "root: the user who owns it could make root, which starts "
+		    "posternd, use files of its choosing", path,
+		    (unsigned long)sb->st_uid);
+		fix_add(f, why, &f->chown_root, path);
+	} else if (sb->st_uid != uid) {
+		snprintf(why, sizeof(why), "%s is owned by uid %lu, not by %s "
+		    "(uid %lu), which runs posternd: mail there could be read "
+		    "or changed by another user", path,
+		    (unsigned long)sb->st_uid, f->owner, (unsigned long)uid);
+		fix_add(f, why, &f->chown, path);
+	}
+	/* Group and others: never more than the intended mode gives, and
+	   group write only under the sticky bit. */
+	if ((m & 0077 & ~want) || ((m & 0020) && !(m & 01000))) {
+		snprintf(why, sizeof(why), "%s has mode %04o; its contents "
+		    "must not be open to %s", path, (unsigned)m,
+		    (m & 0007 & ~want) ? "other users" : "the group");
+		fix_add(f, why, fix_chmod(f, want), path);
+	}
+}
+
+/* The one command that fixes everything f found, appended to out. */
+static void
+fix_command(struct spool_fix *f, struct buf *out)
+{
+	const char *sep = "";
+
+	if (f->chown.len > 0) {
+		buf_addf(out, "chown -R %s%s", f->owner, f->chown.data);
+		sep = " && ";
+	}
+	if (f->chown_root.len > 0) {
+		buf_addf(out, "%schown root%s", sep, f->chown_root.data);
+		sep = " && ";
+	}
+	for (size_t i = 0; i < f->nmode; i++) {
+		buf_addf(out, "%schmod %04o%s", sep, (unsigned)f->mode[i],
+		    f->chmod[i].data);
+		sep = " && ";
+	}
+}
+
+/* Free what f holds. */
+static void
+fix_free(struct spool_fix *f)
+{
+	buf_free(&f->why);
+	buf_free(&f->chown);
+	buf_free(&f->chown_root);
+	for (size_t i = 0; i < QD_COUNT + 1; i++)
+		buf_free(&f->chmod[i]);
+}
+
+/*
+ * lstat one spool directory into sb; -1 with err when it is missing or
+ * not a directory (nothing chown or chmod could fix).
+ */
+static int
+check_is_dir(const char *path, struct stat *sb, char *err, size_t errlen)
+{
+	if (lstat(path, sb) < 0) {
+		seterr(err, errlen, "cannot use %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb->st_mode)) {
+		seterr(err, errlen, "%s is not a directory%s; move it away and "
+		    "start posternd again, which creates the directory", path,
+		    S_ISLNK(sb->st_mode) ? " but a symbolic link" : "");
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
 /* Check the owners and modes of the spool tree (see spool.h). */
 int
 spool_check(const char *queue_dir, uid_t uid, const char *owner, char *err,
     size_t errlen)
 {
+	struct spool_fix f;
+	struct buf cmd = BUF_INIT;
 	char path[PATH_BUF];
 	struct stat sb;
-	mode_t m, want;
+	int rc = -1;
 
-	for (int d = 0; d < QD_COUNT; d++) {
-		if (spool_path(queue_dir, d, path, sizeof(path)) < 0) {
-			errno = ENAMETOOLONG;
-			seterr(err, errlen, "queue directory name too long");
-			return -1;
-		}
-		want = qdirs[d].mode;
-		if (lstat(path, &sb) < 0) {
-			seterr(err, errlen, "cannot use %s: %s", path,
-			    strerror(errno));
-			return -1;
-		}
-		if (!S_ISDIR(sb.st_mode)) {
-			seterr(err, errlen, "%s is not a directory%s; move it "
-			    "away and start posternd again, which creates the "
-			    "directory", path, S_ISLNK(sb.st_mode) ?
-			    " but a symbolic link" : "");
-			errno = ENOTDIR;
-			return -1;
-		}
-		if (sb.st_uid != uid) {
-			seterr(err, errlen, "%s is owned by uid %lu, not by %s "
-			    "(uid %lu), which runs posternd: mail there could "
-			    "be read or changed by another user; fix with: "
-			    "chown -R %s %s", path, (unsigned long)sb.st_uid,
-			    owner, (unsigned long)uid, owner, path);
-			errno = EPERM;
-			return -1;
-		}
-		m = sb.st_mode & 07777;
-		/* Group and others: never more than the intended mode
-		   gives, and group write only under the sticky bit. */
-		if ((m & 0077 & ~want) || ((m & 0020) && !(m & 01000))) {
-			seterr(err, errlen, "%s has mode %04o; its contents "
-			    "must not be open to %s: fix with: chmod %04o %s",
-			    path, (unsigned)m, (m & 0007 & ~want) ? "other "
-			    "users" : "the group", (unsigned)want, path);
-			errno = EPERM;
-			return -1;
+	memset(&f, 0, sizeof(f));
+	f.owner = owner;
+	/* Root walks into the daemon's directories only through its own:
+	   the queue directory and incoming/ must be root's. */
+	if (geteuid() == 0 && uid != 0) {
+		for (int i = 0; i < 2; i++) {
+			if ((size_t)snprintf(path, sizeof(path), "%s%s",
+			    queue_dir, i ? "/incoming" : "") >= sizeof(path))
+				goto toolong;
+			if (check_is_dir(path, &sb, err, errlen) < 0)
+				goto out;
+			check_one(&f, path, &sb, 0, 0755, 1);
 		}
 	}
-	return 0;
+	for (int d = 0; d < QD_COUNT; d++) {
+		if (spool_path(queue_dir, d, path, sizeof(path)) < 0)
+			goto toolong;
+		if (check_is_dir(path, &sb, err, errlen) < 0)
+			goto out;
+		check_one(&f, path, &sb, uid, qdirs[d].mode, 0);
+	}
+	if (f.n == 0) {
+		rc = 0;
+		goto out;
+	}
+	/* Every problem at once, with one command that fixes them all. */
+	fix_command(&f, &cmd);
+	seterr(err, errlen, "%s: fix %s: %s", f.why.data, f.n > 1 ?
+	    "them all with" : "with", cmd.data);
+	errno = EPERM;
+	goto out;
+toolong:
+	errno = ENAMETOOLONG;
+	seterr(err, errlen, "queue directory name too long");
+out:
+	buf_free(&cmd);
+	fix_free(&f);
+	return rc;
 }
 
 /* spool_adopt for one directory; the count, or -1 with err. */
@@ -224,8 +343,12 @@ adopt_dir(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
 	DIR *dp;
 	int fd, n = 0;
 
-	if ((dp = opendir(path)) == NULL) {
+	/* Not through a symbolic link: root changes owners in here. */
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0 || (dp = fdopendir(fd)) == NULL) {
 		seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	while ((de = readdir(dp)) != NULL) {
@@ -309,8 +432,16 @@ spool_new_open(const char *queue_dir, struct spool_new *sn, char *err,
 		seterr(err, errlen, "queue directory name too long");
 		return -1;
 	}
-	sn->fd = open(sn->tmppath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	    O_NOFOLLOW, 0640);
+	/* Unnamed where we can: a killed sendmail then leaves nothing. It
+	   is linked through /proc, so /proc must be there. */
+	if (access("/proc/self/fd", X_OK) == 0 &&
+	    (sn->fd = open(tmpdir, O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	    0640)) >= 0) {
+		sn->unnamed = 1;
+		sn->tmppath[0] = '\0';
+	} else
+		sn->fd = open(sn->tmppath, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (sn->fd < 0) {
 		seterr(err, errlen, "cannot create queue file in %s: %s",
 		    tmpdir, strerror(errno));
@@ -338,12 +469,13 @@ spool_new_commit(struct spool_new *sn, const void *data, size_t len,
 	int fd = sn->fd;
 
 	sn->fd = -1;
-	if (fs_commit(fd, data, len, sn->tmppath, sn->newdir, sn->qid, 1,
-	    &step) < 0) {
+	if (fs_commit(fd, data, len, sn->unnamed ? NULL : sn->tmppath,
+	    sn->newdir, sn->qid, 1, &step) < 0) {
 		/* Name the file the failing step worked on. */
 		if (step < FS_RENAME)
 			seterr(err, errlen, "%s of queue file %s failed: %s",
-			    fs_step_name(step), sn->tmppath, strerror(errno));
+			    fs_step_name(step), sn->unnamed ? "(unnamed, in "
+			    "incoming/tmp)" : sn->tmppath, strerror(errno));
 		else if (step == FS_SYNC_DIR)
 			seterr(err, errlen, "sync of directory %s failed after "
 			    "the rename of queue file %s: %s", sn->newdir,
@@ -372,4 +504,30 @@ spool_new_abort(struct spool_new *sn)
 		(void)unlink(sn->tmppath);
 	sn->tmppath[0] = '\0';
 	errno = saved;
+}
+
+/* Is there room for need bytes above the reserve? (see spool.h) */
+int
+spool_space_check(const char *queue_dir, unsigned long long need,
+    long long minfree, char *err, size_t errlen)
+{
+	struct statvfs vfs;
+	unsigned long long avail;
+
+	if (minfree <= 0)
+		return 0;
+	if (statvfs(queue_dir, &vfs) < 0) {
+		seterr(err, errlen, "cannot see the free space of %s: %s",
+		    queue_dir, strerror(errno));
+		return -1;
+	}
+	avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	if (avail >= need && avail - need >= (unsigned long long)minfree)
+		return 0;
+	errno = ENOSPC;
+	seterr(err, errlen, "the file system of %s has %llu bytes free; this "
+	    "message (%llu bytes) would leave less than queue_minfree (%lld "
+	    "bytes) for mail already queued; try again later, or free some "
+	    "space", queue_dir, avail, need, minfree);
+	return -1;
 }

@@ -63,8 +63,12 @@ int spool_create_owned(const char *queue_dir, uid_t uid, gid_t gid,
  * ones (active, deferred, hold, corrupt, state, pid) are closed to
  * others and not writable by the group, that incoming/tmp and
  * incoming/new are closed to others and sticky when the group may
- * write, and that public/ is writable by uid alone. Returns 0, or -1
- * with the first problem and the command that fixes it in err.
+ * write, and that public/ is writable by uid alone. Run by root for
+ * another uid, also that the queue directory and incoming/ are root's
+ * and closed to writes by others (root reaches the daemon's directories
+ * only through them). Returns 0, or -1 with every problem and one
+ * command that fixes them all in err (a missing directory, or one that
+ * is not a directory, is reported alone).
  */
 int spool_check(const char *queue_dir, uid_t uid, const char *owner,
     char *err, size_t errlen) WUR;
@@ -83,6 +87,7 @@ int spool_adopt(const char *queue_dir, uid_t uid, gid_t gid, char *err,
 /* A message being written by sendmail. */
 struct spool_new {
 	int	fd;
+	int	unnamed;	/* O_TMPFILE: no tmppath to clean up */
 	char	qid[QID_MAX];
 	char	tmppath[PATH_BUF];
 	char	newdir[PATH_BUF];
@@ -90,8 +95,18 @@ struct spool_new {
 
 /*
  * Create a temporary file in incoming/tmp and derive the queue ID from
- * it. Returns 0, or -1 with errno and a message in err.
+ * it: an unnamed one (O_TMPFILE) where the file system and /proc allow,
+ * which a killed sendmail cannot leave behind; else a named one, which
+ * the daemon removes once it is an hour old. Returns 0, or -1 with errno
+ * and a message in err.
  */
+/*
+ * Refuse to queue need bytes when the file system of the spool would
+ * keep less than minfree bytes free (queue_minfree; 0: no reserve).
+ * Returns 0, or -1 with errno ENOSPC and a message in err.
+ */
+int spool_space_check(const char *queue_dir, unsigned long long need,
+    long long minfree, char *err, size_t errlen) WUR;
 int spool_new_open(const char *queue_dir, struct spool_new *sn, char *err,
     size_t errlen) WUR;
 /*

@@ -81,3 +81,23 @@ def test_full_spool_tempfail(sandbox, tmp_path, fill, size):
     assert len(err.splitlines()) == 1, err
     assert err.startswith("sendmail: fatal: "), err
     assert r["stdout"] == ""
+
+
+def test_queue_minfree_refuses_with_the_numbers(sandbox, tmp_path):
+    """queue_minfree (issue 15 item 4): sendmail refuses (75) a message
+    that would leave less free space than the reserve, says how much is
+    free, and leaves nothing behind; below the reserve's reach it takes
+    mail as before (test_control_empty_tmpfs_accepts: the default 0)."""
+    sandbox.write_config(queue_minfree="1100000")   # more than the tmpfs
+    r = run_full(sandbox, tmp_path, "none", b"Subject: reserve\n\nx\n")
+    assert r["rc"].strip() == str(EX_TEMPFAIL), r
+    assert r["new"] == "" and r["tmp"] == "", r
+    err = r["stderr"]
+    assert len(err.splitlines()) == 1, err
+    assert "bytes free; this message" in err, err
+    assert "would leave less than queue_minfree (1100000 bytes)" in err, err
+    sandbox.write_config(queue_minfree="500000")
+    (tmp_path / "again").mkdir()
+    r = run_full(sandbox, tmp_path / "again", "none",
+                 b"Subject: reserve\n\nx\n")
+    assert r["rc"].strip() == "0", r

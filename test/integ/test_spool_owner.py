@@ -96,3 +96,34 @@ def test_new_spool_gets_the_intended_modes(sandbox):
         st = os.stat(os.path.join(sandbox.spool, sub))
         assert st.st_mode & 0o7777 == want, sub
         assert st.st_uid == os.geteuid(), sub
+
+
+def test_every_problem_reported_at_once_with_one_fix(sandbox):
+    """Issue 14 item 7: after a change of mail_owner posternd refused to
+    start once per wrong directory. Now one refusal names every wrong
+    owner and mode, and one command (printed) fixes them all."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give directories to another user")
+    sandbox.make_spool()
+    qid = queue_one(sandbox)
+    nobody = pwd.getpwnam("nobody")
+    wrong = ["active", "deferred", "hold", "state"]
+    for sub in wrong:
+        os.chown(os.path.join(sandbox.spool, sub), nobody.pw_uid,
+                 nobody.pw_gid)
+    os.chmod(os.path.join(sandbox.spool, "corrupt"), 0o755)
+    os.chmod(os.path.join(sandbox.spool, "incoming/new"), 0o1777)
+    rc, err = start_fails(sandbox)
+    assert rc == EX_CONFIG, err
+    for sub in wrong:
+        assert "%s is owned by uid %d" % (os.path.join(sandbox.spool, sub),
+                                          nobody.pw_uid) in err, err
+    for sub, mode in (("corrupt", 0o755), ("incoming/new", 0o1777)):
+        assert "%s has mode %04o" % (os.path.join(sandbox.spool, sub),
+                                     mode) in err, err
+    assert "fix them all with: " in err
+    fix = err.split("fix them all with: ", 1)[1].strip().splitlines()[0]
+    # One shell command, run as printed, fixes everything.
+    subprocess.run(["sh", "-c", fix], check=True)
+    sandbox.start_daemon()
+    sandbox.wait_log(r"%s: to=<b@example.com>.*status=sent" % qid)
