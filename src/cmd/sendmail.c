@@ -153,6 +153,26 @@ check_envid(const char *v)
 	return v;
 }
 
+/*
+ * -F: the name goes into a From: field we may add, so it must be text
+ * that cannot end that field: a line break there would let the caller
+ * write any header (Bcc:, Reply-To:). Refused, not cleaned: the caller
+ * should know. The name is checked here and encoded by enq_build.
+ */
+static const char *
+check_full_name(const char *v)
+{
+	char err[160], *shown, *ok = addr_phrase(v, err, sizeof(err));
+
+	if (ok == NULL) {
+		shown = printable(v);
+		fatalx_status(EX_USAGE, "bad -F option value \"%.60s\": %s",
+		    shown, err);
+	}
+	free(ok);
+	return v;
+}
+
 /* -b: the mode of operation. */
 static void
 opt_mode(struct opts *o, const char *v)
@@ -176,7 +196,7 @@ opt_value(struct opts *o, int c, const char *v)
 		o->sender = v;
 		break;
 	case 'F':
-		o->full_name = v;
+		o->full_name = check_full_name(v);
 		break;
 	case 'C':
 		o->dash_c = v;
@@ -358,25 +378,43 @@ rewrite_params(const struct config *cf)
 	};
 }
 
+/*
+ * Check an address given as the sender (empty allowed) or a recipient:
+ * the bytes, then RFC 5321 Mailbox syntax, so that nothing after a space
+ * can reach the relay as an ESMTP parameter. Returns it without <>;
+ * exits 65 with what is wrong.
+ */
+static char *
+checked_addr(const char *given, int is_sender)
+{
+	char err[200], *clean, *shown;
+
+	if (addr_check(given, is_sender, &clean, err, sizeof(err)) < 0 ||
+	    (*clean != '\0' && addr_mailbox_check(clean, 1, err,
+	    sizeof(err)) < 0)) {
+		shown = printable(given);
+		fatalx_status(EX_DATAERR, "bad address syntax in %s \"%s\": "
+		    "%s", is_sender ? "sender" : "recipient", shown, err);
+	}
+	return clean;
+}
+
 /* The envelope sender: -f, else the caller's login name; qualified. */
 static char *
 envelope_sender(const struct opts *o, const struct addr_rewrite *rw)
 {
 	struct passwd *pw;
-	char err[128], *clean, *q, *shown;
+	char *clean, *q;
 
 	if (o->sender == NULL) {
 		/* The real uid: the effective ids are ours, not the user's. */
 		if ((pw = getpwuid(getuid())) == NULL)
 			fatalx_status(EX_OSERR, "no login name found for user "
 			    "ID %lu", (unsigned long)getuid());
-		return addr_qualify(pw->pw_name, rw);
-	}
-	if (addr_check(o->sender, 1, &clean, err, sizeof(err)) < 0) {
-		shown = printable(o->sender);
-		fatalx_status(EX_DATAERR, "bad address syntax in sender: "
-		    "%s: %s", shown, err);
-	}
+		/* A login name is a local part like any other. */
+		clean = checked_addr(pw->pw_name, 0);
+	} else
+		clean = checked_addr(o->sender, 1);
 	q = addr_qualify(clean, rw);
 	free(clean);
 	return q;
@@ -386,13 +424,9 @@ envelope_sender(const struct opts *o, const struct addr_rewrite *rw)
 static void
 add_rcpt(struct qenv *env, const char *given, const struct addr_rewrite *rw)
 {
-	char err[128], *clean, *q, *shown;
+	char *clean, *q;
 
-	if (addr_check(given, 0, &clean, err, sizeof(err)) < 0) {
-		shown = printable(given);
-		fatalx_status(EX_DATAERR, "bad address syntax in recipient: "
-		    "%s: %s", shown, err);
-	}
+	clean = checked_addr(given, 0);
 	q = addr_qualify(clean, rw);
 	/* -t plus the same address on the command line: deliver once. */
 	for (size_t i = 0; i < env->nrcpt; i++)

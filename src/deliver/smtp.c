@@ -38,11 +38,11 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "mail/addr.h"
 #include "mail/dsn.h"
 
 #define REPLY_LINE_MAX	512	/* octets a reply line, CRLF included */
 #define REPLY_LINES_MAX	100
-#define ADDR_MAX	1000	/* longest address we put in a command */
 #define AUTH_STEPS_MAX	10	/* challenges in one AUTH exchange */
 
 /* An EHLO keyword and its parameters. */
@@ -1277,21 +1277,22 @@ txn_rcpt(struct txn *t, size_t i, const struct reply *rp)
 	t->st[i] = RS_DONE;
 }
 
-/* 1 when an address may go into a command; *utf8 set for 8-bit bytes. */
+/*
+ * 1 when an address may go into a command; *utf8 set for 8-bit bytes.
+ * A CR or LF would inject a command, a space or '>' an ESMTP parameter
+ * (NOTIFY=NEVER after a recipient): addresses from alias_maps and
+ * smtp_generic_maps come here without sendmail's syntax check.
+ */
 static int
 addr_ok(const char *a, int *utf8)
 {
 	const unsigned char *p;
 
-	if (strlen(a) > ADDR_MAX)
+	if (strlen(a) > ADDR_MAX || !addr_wire_ok(a))
 		return 0;
-	/* A CR or LF here would let an address inject a command. */
-	for (p = (const unsigned char *)a; *p; p++) {
-		if (*p < 32 || *p == 127)
-			return 0;
+	for (p = (const unsigned char *)a; *p; p++)
 		if (*p >= 128)
 			*utf8 = 1;
-	}
 	return 1;
 }
 
@@ -1309,8 +1310,9 @@ txn_check(struct txn *t, const char *sender, size_t size, int *utf8)
 
 	*utf8 = 0;
 	if (!addr_ok(sender, utf8)) {
-		res_local(&r, 5, "5.1.7", "invalid sender address (control "
-		    "character or too long)");
+		res_local(&r, 5, "5.1.7", "invalid sender address (a control "
+		    "character, whitespace or <> outside quotes, or too "
+		    "long): not sent");
 		txn_all(t, 0, &r);
 		return 0;
 	}
@@ -1320,7 +1322,8 @@ txn_check(struct txn *t, const char *sender, size_t size, int *utf8)
 			continue;
 		}
 		res_local(&t->res[i], 5, "5.1.3", "invalid recipient address "
-		    "(control character or too long)");
+		    "(a control character, whitespace or <> outside quotes, "
+		    "or too long): not sent");
 		t->st[i] = RS_DONE;
 	}
 	if (t->nsent == 0)
