@@ -37,6 +37,7 @@
 #include "deliver/smtp.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "lib/xalloc.h"
 #include "mail/addr.h"
 #include "mail/dsn.h"
@@ -66,6 +67,8 @@ struct smtp_session {
 	size_t		 next;
 	long long	 size_max;	/* SIZE parameter; 0: no limit */
 	int		 broken;
+	int64_t		 deadline;	/* the request's total limit; 0: none */
+	int		 deadline_hit;	/* that limit, not an idle one, ran out */
 };
 
 /* One reply as read from the server. */
@@ -363,7 +366,9 @@ res_net(const struct smtp_session *s, const char *phase, int err,
 	strlcpy(res->dsn, "4.4.2", sizeof(res->dsn));
 	if (err == ETIMEDOUT)
 		snprintf(res->text, sizeof(res->text), "conversation with %s "
-		    "timed out while %s", s->hostaddr, phase);
+		    "timed out while %s%s", s->hostaddr, phase,
+		    s->deadline_hit ? " (the total time allowed ran out: "
+		    "smtp_per_request_deadline)" : "");
 	else if (err == EPROTO) {
 		strlcpy(res->dsn, "4.5.0", sizeof(res->dsn));
 		snprintf(res->text, sizeof(res->text), "malformed reply from "
@@ -407,12 +412,42 @@ put_cmd(struct smtp_session *s, const char *a, const char *b,
 	buf_add(out, "\r\n", 2);
 }
 
+/*
+ * smtp_per_request_deadline: a request (a command and its reply, or the
+ * message content) gets ms in total from its first byte, however the
+ * peer trickles bytes. Already armed (the command was flushed, now its
+ * reply is read): the deadline stands.
+ */
+static void
+deadline_arm(struct smtp_session *s, int64_t ms)
+{
+	if (!s->o.per_request_deadline || s->deadline != 0)
+		return;
+	s->deadline = now_mono_ms() + ms;
+	s->deadline_hit = 0;
+	conn_set_deadline(s->c, s->deadline);
+}
+
+/* The request is over (or failed): no total limit until the next. */
+static void
+deadline_end(struct smtp_session *s, int failed)
+{
+	if (s->deadline == 0)
+		return;
+	if (failed && errno == ETIMEDOUT && now_mono_ms() >= s->deadline)
+		s->deadline_hit = 1;
+	s->deadline = 0;
+	conn_set_deadline(s->c, 0);
+}
+
 /* Write the queued commands; 0, or -1 with errno and the session broken. */
 static int
 flush(struct smtp_session *s, int timeout)
 {
+	deadline_arm(s, (int64_t)timeout * 1000);
 	if (conn_flush(s->c, timeout) == 0)
 		return 0;
+	deadline_end(s, 1);
 	s->broken = 1;
 	return -1;
 }
@@ -429,6 +464,7 @@ read_reply(struct smtp_session *s, int timeout, struct reply *rp,
 	ssize_t got;
 	long n;
 
+	deadline_arm(s, (int64_t)timeout * 1000);
 	for (;;) {
 		n = smtp_reply_parse(in->data ? in->data : "", in->len,
 		    &rp->code, rp->text, sizeof(rp->text));
@@ -442,6 +478,7 @@ read_reply(struct smtp_session *s, int timeout, struct reply *rp,
 			   further command, no other reply to wait for. */
 			if (rp->code == 421)
 				s->broken = 1;
+			deadline_end(s, 0);
 			return 0;
 		}
 		if (n < 0) {
@@ -454,6 +491,7 @@ read_reply(struct smtp_session *s, int timeout, struct reply *rp,
 			break;
 		}
 	}
+	deadline_end(s, 1);
 	s->broken = 1;
 	return -1;
 }
@@ -901,6 +939,7 @@ session_setup(struct smtp_session *s, struct smtp_result *res,
 		    sizeof(res->dsn));
 		return -1;
 	}
+	s->deadline = 0;
 	snprintf(s->hostaddr, sizeof(s->hostaddr), "%s[%s]", s->host,
 	    conn_addr(s->c));
 	snprintf(s->peer, sizeof(s->peer), "%s:%s", s->hostaddr, r->port);
@@ -1072,6 +1111,8 @@ smtp_open(const struct smtp_relay *r, const struct smtp_opts *o,
 	s->o.starttls_timeout = tmo(o->starttls_timeout);
 	if (s->o.line_limit <= 0)
 		s->o.line_limit = 998;
+	if (s->o.min_data_rate <= 0)
+		s->o.min_data_rate = 500;
 	s->helo_name = xstrdup(o->helo_name ? o->helo_name : "localhost");
 	s->relay = r;
 	/* No policy given: the secure default, never clear text. */
@@ -1349,8 +1390,14 @@ txn_body(struct txn *t, const struct buf *body, struct reply *rp)
 	struct smtp_result r;
 
 	buf_add(conn_out(s->c), body->data, body->len);
+	/* The content's total: the timeout plus the time the minimum rate
+	   allows for its size (Postfix's smtp_min_data_rate). */
+	deadline_arm(s, (int64_t)s->o.data_xfer_timeout * 1000 +
+	    (int64_t)(body->len / (size_t)s->o.min_data_rate) * 1000);
 	if (flush(s, s->o.data_xfer_timeout) == -1)
 		return txn_abort(t, "sending message body", 0);
+	/* The final reply has a limit of its own. */
+	deadline_end(s, 0);
 	/* From here until the reply, the server may hold the message. */
 	if (read_reply(s, s->o.data_done_timeout, rp, NULL) == -1)
 		return txn_abort(t, "sending end of data", 1);
