@@ -26,7 +26,8 @@ FILL = "x" * 60         # makes a dripped reply last about 80 s
 class DripRelay:
     """An SMTP server that sends the reply of one phase ("greeting",
     "ehlo" or "dot": the 250 after the final dot) one byte every DRIP
-    seconds, and every other reply at once. .sessions holds one dict per
+    seconds, and every other reply at once; or ("tls") a TLS server
+    whose first handshake record drips. .sessions holds one dict per
     connection: start and end (monotonic seconds; end None while open)
     and the command lines received."""
 
@@ -61,7 +62,7 @@ class DripRelay:
             self._threads.append(t)
 
     def _reply(self, conn, text, drip):
-        data = text.encode()
+        data = text if isinstance(text, bytes) else text.encode()
         if not drip:
             conn.sendall(data)
             return
@@ -77,6 +78,12 @@ class DripRelay:
     def _serve(self, conn, rec):
         f = conn.makefile("rb")
         try:
+            if self.phase == "tls":
+                # A TLS handshake record of 16 KB, one byte a second:
+                # OpenSSL waits for the whole record.
+                self._reply(conn, b"\x16\x03\x03\x40\x00" + b"\x02" * 200,
+                            True)
+                return
             self._reply(conn, "220 drip.test.example ESMTP %s\r\n" % FILL,
                         self.phase == "greeting")
             while True:
@@ -174,6 +181,29 @@ def test_dripping_relay_deferred_then_delivered(sandbox, smarthost):
     assert all(m.rcpt_tos == ["bob@example.com"] for m in smarthost.messages)
     assert sb.all_queued() == {}
     assert sb.stop_daemon() == 0
+
+
+def test_dripping_tls_handshake(sandbox, smarthost):
+    """The TLS handshake (smtp_tls_wrappermode) has one total limit,
+    smtp_starttls_timeout: a server hello that drips ends the session
+    and defers the mail."""
+    sb = sandbox
+    drip = drip_setup(sb, smarthost, "tls", smtp_tls_wrappermode="yes",
+                      smtp_tls_security_level="encrypt",
+                      smtp_starttls_timeout="%ds" % DEADLINE)
+    line = sb.wait_log(status_re("bob@example.com", "deferred"),
+                       timeout=60)[0]
+    assert "TLS" in line, line
+    sb.wait(lambda: drip.sessions and drip.sessions[0]["end"],
+            timeout=60, what="the dripping session to end")
+    took = drip.sessions[0]["end"] - drip.sessions[0]["start"]
+    print("TLS handshake dripped: the session ended after %.1f s "
+          "(smtp_starttls_timeout %d s; the record would take 205 s)" %
+          (took, DEADLINE))
+    assert took < 60, took
+    assert smarthost.messages == []
+    assert sb.stop_daemon() == 0
+    drip.close()
 
 
 def test_dripping_relay_without_deadline(sandbox, smarthost):
