@@ -385,16 +385,16 @@ rewrite_params(const struct config *cf)
  * exits 65 with what is wrong.
  */
 static char *
-checked_addr(const char *given, int is_sender)
+checked_addr(const char *given, const char *what, int allow_empty)
 {
 	char err[200], *clean, *shown;
 
-	if (addr_check(given, is_sender, &clean, err, sizeof(err)) < 0 ||
+	if (addr_check(given, allow_empty, &clean, err, sizeof(err)) < 0 ||
 	    (*clean != '\0' && addr_mailbox_check(clean, 1, err,
 	    sizeof(err)) < 0)) {
 		shown = printable(given);
 		fatalx_status(EX_DATAERR, "bad address syntax in %s \"%s\": "
-		    "%s", is_sender ? "sender" : "recipient", shown, err);
+		    "%s", what, shown, err);
 	}
 	return clean;
 }
@@ -412,9 +412,10 @@ envelope_sender(const struct opts *o, const struct addr_rewrite *rw)
 			fatalx_status(EX_OSERR, "no login name found for user "
 			    "ID %lu", (unsigned long)getuid());
 		/* A login name is a local part like any other. */
-		clean = checked_addr(pw->pw_name, 0);
+		clean = checked_addr(pw->pw_name, "sender (the login name; "
+		    "use -f)", 0);
 	} else
-		clean = checked_addr(o->sender, 1);
+		clean = checked_addr(o->sender, "sender", 1);
 	q = addr_qualify(clean, rw);
 	free(clean);
 	return q;
@@ -422,11 +423,12 @@ envelope_sender(const struct opts *o, const struct addr_rewrite *rw)
 
 /* Check, qualify and add one recipient (duplicates are dropped). */
 static void
-add_rcpt(struct qenv *env, const char *given, const struct addr_rewrite *rw)
+add_rcpt(struct qenv *env, const char *given, const struct addr_rewrite *rw,
+    const char *what)
 {
 	char *clean, *q;
 
-	clean = checked_addr(given, 0);
+	clean = checked_addr(given, what, 0);
 	q = addr_qualify(clean, rw);
 	/* -t plus the same address on the command line: deliver once. */
 	for (size_t i = 0; i < env->nrcpt; i++)
@@ -451,7 +453,7 @@ header_rcpts(struct qenv *env, const struct buf *msg,
 	    sizeof(err)) < 0)
 		fatalx_status(EX_DATAERR, "bad address syntax in %s", err);
 	for (size_t i = 0; i < l.n; i++)
-		add_rcpt(env, l.v[i], rw);
+		add_rcpt(env, l.v[i], rw, "recipient (To:, Cc: or Bcc:)");
 	if (l.n == 0 && before == 0)
 		fatalx_status(EX_USAGE, "no recipient addresses found in "
 		    "message header");
@@ -500,7 +502,7 @@ deliver(const struct opts *o, const char *confdir)
 	rw = rewrite_params(cf);
 	env.sender = envelope_sender(o, &rw);
 	for (int i = 0; i < o->nrcpt; i++)
-		add_rcpt(&env, o->rcpt[i], &rw);
+		add_rcpt(&env, o->rcpt[i], &rw, "recipient");
 	read_message(o, cf, &msg);
 	if (o->extract)
 		header_rcpts(&env, &msg, &rw);
