@@ -153,6 +153,26 @@ check_envid(const char *v)
 	return v;
 }
 
+/*
+ * -F: the name goes into a From: field we may add, so it must be text
+ * that cannot end that field: a line break there would let the caller
+ * write any header (Bcc:, Reply-To:). Refused, not cleaned: the caller
+ * should know. The name is checked here and encoded by enq_build.
+ */
+static const char *
+check_full_name(const char *v)
+{
+	char err[160], *shown, *ok = addr_phrase(v, err, sizeof(err));
+
+	if (ok == NULL) {
+		shown = printable(v);
+		fatalx_status(EX_USAGE, "bad -F option value \"%.60s\": %s",
+		    shown, err);
+	}
+	free(ok);
+	return v;
+}
+
 /* -b: the mode of operation. */
 static void
 opt_mode(struct opts *o, const char *v)
@@ -176,7 +196,7 @@ opt_value(struct opts *o, int c, const char *v)
 		o->sender = v;
 		break;
 	case 'F':
-		o->full_name = v;
+		o->full_name = check_full_name(v);
 		break;
 	case 'C':
 		o->dash_c = v;
@@ -358,25 +378,44 @@ rewrite_params(const struct config *cf)
 	};
 }
 
+/*
+ * Check an address given as the sender (empty allowed) or a recipient:
+ * the bytes, then RFC 5321 Mailbox syntax, so that nothing after a space
+ * can reach the relay as an ESMTP parameter. Returns it without <>;
+ * exits 65 with what is wrong.
+ */
+static char *
+checked_addr(const char *given, const char *what, int allow_empty)
+{
+	char err[200], *clean, *shown;
+
+	if (addr_check(given, allow_empty, &clean, err, sizeof(err)) < 0 ||
+	    (*clean != '\0' && addr_mailbox_check(clean, 1, err,
+	    sizeof(err)) < 0)) {
+		shown = printable(given);
+		fatalx_status(EX_DATAERR, "bad address syntax in %s \"%s\": "
+		    "%s", what, shown, err);
+	}
+	return clean;
+}
+
 /* The envelope sender: -f, else the caller's login name; qualified. */
 static char *
 envelope_sender(const struct opts *o, const struct addr_rewrite *rw)
 {
 	struct passwd *pw;
-	char err[128], *clean, *q, *shown;
+	char *clean, *q;
 
 	if (o->sender == NULL) {
 		/* The real uid: the effective ids are ours, not the user's. */
 		if ((pw = getpwuid(getuid())) == NULL)
 			fatalx_status(EX_OSERR, "no login name found for user "
 			    "ID %lu", (unsigned long)getuid());
-		return addr_qualify(pw->pw_name, rw);
-	}
-	if (addr_check(o->sender, 1, &clean, err, sizeof(err)) < 0) {
-		shown = printable(o->sender);
-		fatalx_status(EX_DATAERR, "bad address syntax in sender: "
-		    "%s: %s", shown, err);
-	}
+		/* A login name is a local part like any other. */
+		clean = checked_addr(pw->pw_name, "sender (the login name; "
+		    "use -f)", 0);
+	} else
+		clean = checked_addr(o->sender, "sender", 1);
 	q = addr_qualify(clean, rw);
 	free(clean);
 	return q;
@@ -384,15 +423,12 @@ envelope_sender(const struct opts *o, const struct addr_rewrite *rw)
 
 /* Check, qualify and add one recipient (duplicates are dropped). */
 static void
-add_rcpt(struct qenv *env, const char *given, const struct addr_rewrite *rw)
+add_rcpt(struct qenv *env, const char *given, const struct addr_rewrite *rw,
+    const char *what)
 {
-	char err[128], *clean, *q, *shown;
+	char *clean, *q;
 
-	if (addr_check(given, 0, &clean, err, sizeof(err)) < 0) {
-		shown = printable(given);
-		fatalx_status(EX_DATAERR, "bad address syntax in recipient: "
-		    "%s: %s", shown, err);
-	}
+	clean = checked_addr(given, what, 0);
 	q = addr_qualify(clean, rw);
 	/* -t plus the same address on the command line: deliver once. */
 	for (size_t i = 0; i < env->nrcpt; i++)
@@ -417,7 +453,7 @@ header_rcpts(struct qenv *env, const struct buf *msg,
 	    sizeof(err)) < 0)
 		fatalx_status(EX_DATAERR, "bad address syntax in %s", err);
 	for (size_t i = 0; i < l.n; i++)
-		add_rcpt(env, l.v[i], rw);
+		add_rcpt(env, l.v[i], rw, "recipient (To:, Cc: or Bcc:)");
 	if (l.n == 0 && before == 0)
 		fatalx_status(EX_USAGE, "no recipient addresses found in "
 		    "message header");
@@ -466,7 +502,7 @@ deliver(const struct opts *o, const char *confdir)
 	rw = rewrite_params(cf);
 	env.sender = envelope_sender(o, &rw);
 	for (int i = 0; i < o->nrcpt; i++)
-		add_rcpt(&env, o->rcpt[i], &rw);
+		add_rcpt(&env, o->rcpt[i], &rw, "recipient");
 	read_message(o, cf, &msg);
 	if (o->extract)
 		header_rcpts(&env, &msg, &rw);

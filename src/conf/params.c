@@ -74,6 +74,8 @@ static const struct param_def table[] = {
 	TIME("smtp_helo_timeout", "300s", 's', 1, 3600),
 	INT("smtp_line_length_limit", "998", 40, 998),
 	TIME("smtp_mail_timeout", "300s", 's', 1, 3600),
+	INT("smtp_min_data_rate", "500", 1, 1000000000),
+	BOOL("smtp_per_request_deadline", "yes"),
 	TIME("smtp_quit_timeout", "300s", 's', 1, 3600),
 	TIME("smtp_rcpt_timeout", "300s", 's', 1, 3600),
 	BOOL("smtp_sasl_auth_enable", "no"),

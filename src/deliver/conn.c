@@ -3,6 +3,9 @@
  *
  * Every wait is a poll() on the non-blocking socket with the remaining
  * time of the current deadline; nothing here uses alarm() or signals.
+ * A timeout given to a call is an idle limit, restarted when bytes move;
+ * conn_set_deadline() adds a total limit that no trickle of bytes can
+ * push back (a relay that drips one byte a second).
  * Writes use MSG_NOSIGNAL so a peer that hangs up gives EPIPE instead of
  * killing the worker. All socket I/O goes through c->io, the seam where
  * TLS will take over the byte transport.
@@ -35,6 +38,7 @@ struct conn {
 	struct buf	 in;
 	struct buf	 out;
 	int		 eof;		/* the peer closed its side */
+	int64_t		 limit;		/* conn_set_deadline; 0: none */
 };
 
 /* Plain socket read: the default transport. */
@@ -211,6 +215,22 @@ conn_out(struct conn *c)
 	return &c->out;
 }
 
+/* Set or clear the total deadline. */
+void
+conn_set_deadline(struct conn *c, int64_t deadline)
+{
+	c->limit = deadline;
+}
+
+/* An idle deadline cut down to the total one, when there is one. */
+static int64_t
+bounded(const struct conn *c, int timeout)
+{
+	int64_t d = now_mono_ms() + (int64_t)timeout * 1000;
+
+	return c->limit != 0 && c->limit < d ? c->limit : d;
+}
+
 /* One non-blocking read into c->in; as io->read. */
 static ssize_t
 read_some(struct conn *c, short *want)
@@ -232,7 +252,7 @@ read_some(struct conn *c, short *want)
 int
 conn_flush(struct conn *c, int timeout)
 {
-	int64_t deadline = now_mono_ms() + (int64_t)timeout * 1000;
+	int64_t deadline = bounded(c, timeout);
 	short want = POLLOUT, rev, rwant;
 	ssize_t n;
 
@@ -241,7 +261,7 @@ conn_flush(struct conn *c, int timeout)
 		    &want);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
-			deadline = now_mono_ms() + (int64_t)timeout * 1000;
+			deadline = bounded(c, timeout);
 			continue;
 		}
 		if (n == 0 || errno != EAGAIN) {
@@ -265,12 +285,17 @@ conn_flush(struct conn *c, int timeout)
 ssize_t
 conn_fill(struct conn *c, int timeout)
 {
-	int64_t deadline = now_mono_ms() + (int64_t)timeout * 1000;
+	int64_t deadline = bounded(c, timeout);
 	short want = POLLIN, rev;
 	ssize_t n;
 
 	if (c->eof)
 		return 0;
+	/* Bytes that keep coming must not carry us past the total limit. */
+	if (c->limit != 0 && now_mono_ms() >= c->limit) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
 	/* Read first: a TLS layer may hold decrypted bytes poll cannot see. */
 	for (;;) {
 		n = read_some(c, &want);

@@ -14,6 +14,7 @@
 #define POSTERN_CONN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/buf.h"
@@ -74,6 +75,12 @@ int conn_flush(struct conn *c, int timeout);
  * Returns the byte count, 0 at end of stream, -1 with errno (ETIMEDOUT).
  */
 ssize_t conn_fill(struct conn *c, int timeout);
+/*
+ * Set a total deadline (now_mono_ms() time; 0 clears it): until it is
+ * cleared, conn_flush and conn_fill give up with ETIMEDOUT at that
+ * instant whatever their idle timeout, however bytes trickle in.
+ */
+void conn_set_deadline(struct conn *c, int64_t deadline);
 /* Close the socket and free everything. */
 void conn_close(struct conn *c);
 

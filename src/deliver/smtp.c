@@ -37,12 +37,13 @@
 #include "deliver/smtp.h"
 #include "lib/buf.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "lib/xalloc.h"
+#include "mail/addr.h"
 #include "mail/dsn.h"
 
 #define REPLY_LINE_MAX	512	/* octets a reply line, CRLF included */
 #define REPLY_LINES_MAX	100
-#define ADDR_MAX	1000	/* longest address we put in a command */
 #define AUTH_STEPS_MAX	10	/* challenges in one AUTH exchange */
 
 /* An EHLO keyword and its parameters. */
@@ -66,6 +67,8 @@ struct smtp_session {
 	size_t		 next;
 	long long	 size_max;	/* SIZE parameter; 0: no limit */
 	int		 broken;
+	int64_t		 deadline;	/* the request's total limit; 0: none */
+	int		 deadline_hit;	/* that limit, not an idle one, ran out */
 };
 
 /* One reply as read from the server. */
@@ -363,7 +366,9 @@ res_net(const struct smtp_session *s, const char *phase, int err,
 	strlcpy(res->dsn, "4.4.2", sizeof(res->dsn));
 	if (err == ETIMEDOUT)
 		snprintf(res->text, sizeof(res->text), "conversation with %s "
-		    "timed out while %s", s->hostaddr, phase);
+		    "timed out while %s%s", s->hostaddr, phase,
+		    s->deadline_hit ? " (the total time allowed ran out: "
+		    "smtp_per_request_deadline)" : "");
 	else if (err == EPROTO) {
 		strlcpy(res->dsn, "4.5.0", sizeof(res->dsn));
 		snprintf(res->text, sizeof(res->text), "malformed reply from "
@@ -407,12 +412,42 @@ put_cmd(struct smtp_session *s, const char *a, const char *b,
 	buf_add(out, "\r\n", 2);
 }
 
+/*
+ * smtp_per_request_deadline: a request (a command and its reply, or the
+ * message content) gets ms in total from its first byte, however the
+ * peer trickles bytes. Already armed (the command was flushed, now its
+ * reply is read): the deadline stands.
+ */
+static void
+deadline_arm(struct smtp_session *s, int64_t ms)
+{
+	if (!s->o.per_request_deadline || s->deadline != 0)
+		return;
+	s->deadline = now_mono_ms() + ms;
+	s->deadline_hit = 0;
+	conn_set_deadline(s->c, s->deadline);
+}
+
+/* The request is over (or failed): no total limit until the next. */
+static void
+deadline_end(struct smtp_session *s, int failed)
+{
+	if (s->deadline == 0)
+		return;
+	if (failed && errno == ETIMEDOUT && now_mono_ms() >= s->deadline)
+		s->deadline_hit = 1;
+	s->deadline = 0;
+	conn_set_deadline(s->c, 0);
+}
+
 /* Write the queued commands; 0, or -1 with errno and the session broken. */
 static int
 flush(struct smtp_session *s, int timeout)
 {
+	deadline_arm(s, (int64_t)timeout * 1000);
 	if (conn_flush(s->c, timeout) == 0)
 		return 0;
+	deadline_end(s, 1);
 	s->broken = 1;
 	return -1;
 }
@@ -429,6 +464,7 @@ read_reply(struct smtp_session *s, int timeout, struct reply *rp,
 	ssize_t got;
 	long n;
 
+	deadline_arm(s, (int64_t)timeout * 1000);
 	for (;;) {
 		n = smtp_reply_parse(in->data ? in->data : "", in->len,
 		    &rp->code, rp->text, sizeof(rp->text));
@@ -442,6 +478,7 @@ read_reply(struct smtp_session *s, int timeout, struct reply *rp,
 			   further command, no other reply to wait for. */
 			if (rp->code == 421)
 				s->broken = 1;
+			deadline_end(s, 0);
 			return 0;
 		}
 		if (n < 0) {
@@ -454,6 +491,7 @@ read_reply(struct smtp_session *s, int timeout, struct reply *rp,
 			break;
 		}
 	}
+	deadline_end(s, 1);
 	s->broken = 1;
 	return -1;
 }
@@ -901,6 +939,7 @@ session_setup(struct smtp_session *s, struct smtp_result *res,
 		    sizeof(res->dsn));
 		return -1;
 	}
+	s->deadline = 0;
 	snprintf(s->hostaddr, sizeof(s->hostaddr), "%s[%s]", s->host,
 	    conn_addr(s->c));
 	snprintf(s->peer, sizeof(s->peer), "%s:%s", s->hostaddr, r->port);
@@ -1072,6 +1111,8 @@ smtp_open(const struct smtp_relay *r, const struct smtp_opts *o,
 	s->o.starttls_timeout = tmo(o->starttls_timeout);
 	if (s->o.line_limit <= 0)
 		s->o.line_limit = 998;
+	if (s->o.min_data_rate <= 0)
+		s->o.min_data_rate = 500;
 	s->helo_name = xstrdup(o->helo_name ? o->helo_name : "localhost");
 	s->relay = r;
 	/* No policy given: the secure default, never clear text. */
@@ -1277,21 +1318,22 @@ txn_rcpt(struct txn *t, size_t i, const struct reply *rp)
 	t->st[i] = RS_DONE;
 }
 
-/* 1 when an address may go into a command; *utf8 set for 8-bit bytes. */
+/*
+ * 1 when an address may go into a command; *utf8 set for 8-bit bytes.
+ * A CR or LF would inject a command, a space or '>' an ESMTP parameter
+ * (NOTIFY=NEVER after a recipient): addresses from alias_maps and
+ * smtp_generic_maps come here without sendmail's syntax check.
+ */
 static int
 addr_ok(const char *a, int *utf8)
 {
 	const unsigned char *p;
 
-	if (strlen(a) > ADDR_MAX)
+	if (strlen(a) > ADDR_MAX || !addr_wire_ok(a))
 		return 0;
-	/* A CR or LF here would let an address inject a command. */
-	for (p = (const unsigned char *)a; *p; p++) {
-		if (*p < 32 || *p == 127)
-			return 0;
+	for (p = (const unsigned char *)a; *p; p++)
 		if (*p >= 128)
 			*utf8 = 1;
-	}
 	return 1;
 }
 
@@ -1309,8 +1351,9 @@ txn_check(struct txn *t, const char *sender, size_t size, int *utf8)
 
 	*utf8 = 0;
 	if (!addr_ok(sender, utf8)) {
-		res_local(&r, 5, "5.1.7", "invalid sender address (control "
-		    "character or too long)");
+		res_local(&r, 5, "5.1.7", "invalid sender address (a control "
+		    "character, whitespace or <> outside quotes, or too "
+		    "long): not sent");
 		txn_all(t, 0, &r);
 		return 0;
 	}
@@ -1320,7 +1363,8 @@ txn_check(struct txn *t, const char *sender, size_t size, int *utf8)
 			continue;
 		}
 		res_local(&t->res[i], 5, "5.1.3", "invalid recipient address "
-		    "(control character or too long)");
+		    "(a control character, whitespace or <> outside quotes, "
+		    "or too long): not sent");
 		t->st[i] = RS_DONE;
 	}
 	if (t->nsent == 0)
@@ -1346,8 +1390,14 @@ txn_body(struct txn *t, const struct buf *body, struct reply *rp)
 	struct smtp_result r;
 
 	buf_add(conn_out(s->c), body->data, body->len);
+	/* The content's total: the timeout plus the time the minimum rate
+	   allows for its size (Postfix's smtp_min_data_rate). */
+	deadline_arm(s, (int64_t)s->o.data_xfer_timeout * 1000 +
+	    (int64_t)(body->len / (size_t)s->o.min_data_rate) * 1000);
 	if (flush(s, s->o.data_xfer_timeout) == -1)
 		return txn_abort(t, "sending message body", 0);
+	/* The final reply has a limit of its own. */
+	deadline_end(s, 0);
 	/* From here until the reply, the server may hold the message. */
 	if (read_reply(s, s->o.data_done_timeout, rp, NULL) == -1)
 		return txn_abort(t, "sending end of data", 1);

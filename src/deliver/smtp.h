@@ -7,7 +7,9 @@
  * an smtp_result; deciding to defer or bounce is trouble.c's job.
  *
  * Every read and write has a deadline (poll on a non-blocking socket, the
- * Postfix smtp_*_timeout parameters). Output is buffered: with PIPELINING
+ * Postfix smtp_*_timeout parameters), and by default every request has
+ * a total one (smtp_per_request_deadline), so a server that answers one
+ * byte at a time cannot hold a worker for longer than the timeout. Output is buffered: with PIPELINING
  * the whole MAIL/RCPT.../DATA group goes out in one write, and the socket
  * has TCP_NODELAY.
  *
@@ -72,6 +74,14 @@ struct smtp_opts {
 	int		 data_done_timeout;
 	int		 quit_timeout;
 	int		 starttls_timeout;
+	/*
+	 * smtp_per_request_deadline: each timeout above is the total for a
+	 * command and its whole reply (the message content: data_xfer plus
+	 * its size at min_data_rate bytes a second), not an idle limit that
+	 * every byte restarts. The TLS handshake always has one total limit.
+	 */
+	int		 per_request_deadline;
+	int		 min_data_rate;		/* smtp_min_data_rate; 0: 500 */
 };
 
 /*

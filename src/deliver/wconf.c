@@ -64,6 +64,8 @@ smtp_opts_fill(struct smtp_opts *o, const struct config *cf)
 	o->data_done_timeout = (int)conf_time(cf, "smtp_data_done_timeout");
 	o->quit_timeout = (int)conf_time(cf, "smtp_quit_timeout");
 	o->starttls_timeout = (int)conf_time(cf, "smtp_starttls_timeout");
+	o->per_request_deadline = conf_bool(cf, "smtp_per_request_deadline");
+	o->min_data_rate = (int)conf_int(cf, "smtp_min_data_rate");
 	o->tls_wrapper = conf_bool(cf, "smtp_tls_wrappermode");
 	o->tls_loglevel = (int)conf_int(cf, "smtp_tls_loglevel");
 }

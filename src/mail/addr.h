@@ -58,4 +58,43 @@ void addr_list_add(struct addr_list *l, const char *addr);
 /* Free the list's strings and zero it. */
 void addr_list_free(struct addr_list *l);
 
+/*
+ * RFC 5321 Mailbox syntax of an envelope address given without <> (as
+ * addr_check returns it): a Dot-string or Quoted-string local part, "@",
+ * then a domain (letters, digits, hyphens; UTF-8 labels for SMTPUTF8) or
+ * an address literal ([192.0.2.1], [IPv6:...], [tag:text]). With
+ * allow_bare, a local part alone ("root") is accepted too: it is
+ * qualified later. The empty (null) address is the caller's business.
+ * Nothing that could end an SMTP command argument survives: whitespace
+ * and control characters only inside quotes, and no control characters
+ * there. Returns 0, or -1 with what is wrong in err ("a space outside
+ * quotes at byte 4").
+ */
+int addr_mailbox_check(const char *addr, int allow_bare, char *err,
+    size_t errlen);
+
+/*
+ * 1 when addr may go between the brackets of MAIL FROM:<...> or
+ * RCPT TO:<...> as it is: no control character anywhere, no whitespace,
+ * '<' or '>' outside a quoted string, quotes balanced. Addresses from
+ * the queue, alias_maps and smtp_generic_maps pass this before they are
+ * sent; it is the SMTP client's last check, narrower than the syntax.
+ */
+int addr_wire_ok(const char *addr);
+
+/* Longest display name (sendmail -F) in bytes. */
+#define ADDR_PHRASE_MAX	256
+
+/*
+ * A display name (sendmail -F) as header text for "From: NAME <addr>":
+ * plain ASCII words as they are, a name with RFC 5322 specials as a
+ * quoted string, a name with non-ASCII UTF-8 as RFC 2047 encoded-words
+ * ("=?UTF-8?B?...?=", each within 75 characters, folded onto
+ * continuation lines "\n "). Refuses control characters (line breaks
+ * above all: they would start new header fields), malformed UTF-8 and
+ * names over ADDR_PHRASE_MAX bytes. Returns a new string, or NULL with
+ * err.
+ */
+char *addr_phrase(const char *name, char *err, size_t errlen);
+
 #endif

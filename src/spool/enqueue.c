@@ -149,40 +149,25 @@ enq_header_rcpts(const char *msg, size_t len, struct addr_list *l,
 	return rc;
 }
 
-/* Quote a display name when it holds RFC 5322 specials. */
-char *
-enq_quote_name(const char *name)
-{
-	struct buf b = BUF_INIT;
-
-	if (strpbrk(name, "()<>[]:;@\\,.\"") == NULL)
-		return xstrdup(name);
-	buf_addc(&b, '"');
-	for (const char *p = name; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			buf_addc(&b, '\\');
-		buf_addc(&b, *p);
-	}
-	buf_addc(&b, '"');
-	return buf_steal(&b);
-}
-
 /* Append the missing From:, Date: and Message-ID: fields. */
 static void
 add_missing(const struct enq_msg *m, unsigned have, const char *date,
     struct buf *out)
 {
-	char stamp[32], *q;
+	char stamp[32], *q = NULL;
 	struct tm tm;
 
+	/* sendmail refused a bad -F already; a name that still cannot be
+	   header text (a line break would start a new field) is left out. */
+	if (m->full_name != NULL && *m->full_name != '\0')
+		q = addr_phrase(m->full_name, NULL, 0);
 	if (!(have & HDR_FROM)) {
-		if (m->full_name != NULL && *m->full_name != '\0') {
-			q = enq_quote_name(m->full_name);
+		if (q != NULL && *q != '\0')
 			buf_addf(out, "From: %s <%s>\n", q, m->from);
-			free(q);
-		} else
+		else
 			buf_addf(out, "From: %s\n", m->from);
 	}
+	free(q);
 	if (!(have & HDR_DATE))
 		buf_addf(out, "Date: %s\n", date);
 	/* The queue ID makes the Message-ID unique on this host. */

@@ -56,7 +56,8 @@ struct enq_msg {
 	const char	*qid;
 	const char	*myhostname;
 	const char	*from;		/* address for an added From: */
-	const char	*full_name;	/* sendmail -F, or NULL */
+	const char	*full_name;	/* sendmail -F, or NULL (addr_phrase
+					   makes it header text) */
 	uid_t		 uid;
 	time_t		 now;
 	int		 remove_bcc;	/* sendmail -t */
@@ -70,8 +71,6 @@ struct enq_msg {
  */
 void enq_build(const struct enq_msg *m, const char *msg, size_t len,
     struct buf *out);
-/* "From:" display name: quoted when it holds specials (new string). */
-char *enq_quote_name(const char *name);
 
 /*
  * Queue the message: open a spool file (the queue ID names the message

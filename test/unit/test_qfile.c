@@ -124,6 +124,20 @@ test_format_refuses_newline(void **state)
 	qenv_add_rcpt(&e, "x@y", NULL);
 	assert_int_equal(qfile_format_env(&e, &b), -1);
 	qenv_free(&e);
+	/* Every other value that reaches the file: a line break in any of
+	   them would forge a record (issue 15: "recipient evil@z"). */
+	for (int field = 0; field < 4; field++) {
+		char **slot[] = { &e.notify, &e.ret, &e.envid, NULL };
+
+		e.sender = strdup("a@b");
+		qenv_add_rcpt(&e, "x@y", field == 3 ?
+		    "x\nrecipient evil@z" : NULL);
+		if (field < 3)
+			*slot[field] = strdup("FULL\nrecipient evil@z");
+		assert_int_equal(qfile_format_env(&e, &b), -1);
+		assert_int_equal(b.len, 0);
+		qenv_free(&e);
+	}
 	buf_free(&b);
 }
 
