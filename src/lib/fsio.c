@@ -115,10 +115,16 @@ fs_commit(int fd, const void *data, size_t len, const char *tmppath,
 		goto out;
 	*step = FS_SYNC_DIR;
 	if (fs_fsync_dir(dir) < 0) {
-		/* Not durable, so not committed: take it back. A reader that
-		   already took it delivers it; a duplicate beats a loss. */
+		/*
+		 * Not durable, so not committed: take a new name back. A
+		 * reader that already took it delivers it; a duplicate beats
+		 * a loss. A replaced file stays: the old version is gone
+		 * already, and a missing table or state record is worse than
+		 * a new one that a crash may still undo.
+		 */
 		saved = errno;
-		(void)unlink(dst);
+		if (noreplace)
+			(void)unlink(dst);
 		errno = saved;
 		goto out;
 	}
