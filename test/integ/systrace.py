@@ -67,7 +67,8 @@ def strace_args(out, inject=None, paths=(), timestamps=False, data=False):
     """strace's command line. inject: (syscall, errno name, when) to fail
     the when-th matching call (counted per process, among the calls that
     pass the paths filter); paths: strace -P filters (exact paths, a
-    descriptor matches by its path); data: whole write buffers in hex."""
+    descriptor matches by its path, a rename by its OLD name only: strace
+    6.1); data: whole write buffers in hex."""
     a = [STRACE, "-f", "-qq", "-y", "-o", out, "-e", "trace=" + SYSCALLS,
          "-e", "signal=none"]
     if timestamps:
@@ -93,12 +94,11 @@ def run(cmd, out, input=b"", env=None, timeout=60, **kw):
     return cp, Trace.load(out)
 
 
-def popen(cmd, out, env=None, **kw):
+def popen(cmd, out, env=None, stdout=subprocess.DEVNULL, **kw):
     """Start cmd under strace in its own session (a daemon); the caller
     stops it and loads the trace with Trace.load(out)."""
     return subprocess.Popen(strace_args(out, **kw) + list(cmd),
-                            stdin=subprocess.DEVNULL,
-                            stdout=kw.pop("stdout", subprocess.DEVNULL),
+                            stdin=subprocess.DEVNULL, stdout=stdout,
                             stderr=subprocess.STDOUT,
                             env=env_for_trace(env or os.environ),
                             start_new_session=True)
@@ -330,7 +330,7 @@ class Trace:
         named = [e for e in self.events if e.kind == "name" and e.ok and
                  e.dst == final]
         created = [e for e in self.events if e.kind == "open" and e.ok and
-                   e.path == final]
+                   e.path == final and "O_CREAT" in e.args_text]
         assert named, "%s never appeared by a rename or link; trace:\n%s" \
             % (final, self.dump())
         assert not created, "%s was created under its final name (no " \
@@ -359,8 +359,12 @@ class Trace:
         return None, None
 
     def dump(self, under=None, limit=80):
-        evs = [e for e in self.events if e.kind not in ("close", "open") or
-               e.obj is not None]
+        """The events that touch files outside the system's own
+        directories (the last limit of them), for assertion messages."""
+        system = ("/usr/", "/lib", "/proc/", "/etc/", "/dev/", "pipe:",
+                  "socket:", "anon_inode:")
+        evs = [e for e in self.events if e.kind == "exit" or
+               not (e.path or e.dst or "").startswith(system)]
         if under:
             evs = [e for e in evs if (e.path or e.dst or "").startswith(
                 under) or e.kind == "exit"]

@@ -128,6 +128,12 @@ def spool_files(sb):
     return out
 
 
+def copy_spool(src, dst):
+    """A copy of a stopped daemon's spool (its control socket left out)."""
+    shutil.copytree(src, dst, symlinks=True,
+                    ignore=shutil.ignore_patterns("control"))
+
+
 # ---- sendmail ---------------------------------------------------------------
 
 def test_sendmail_commit_order(sandbox, tmp_path):
@@ -271,3 +277,334 @@ def test_import_injected_failure(sandbox, tmp_path, step, err):
     else:
         assert "relayhost" in text or text == "# the old one\n"
     assert [n for n in os.listdir(conf) if "tmp" in n] == []
+
+
+# ---- hold, release, requeue, delete (postern without a daemon) ---------------
+
+_DEFERRED_CACHE = {}
+
+
+def deferred_message(sb):
+    """One message in deferred/ with its state record (one attempt, 451),
+    made once by a real posternd and copied into later sandboxes."""
+    if "spool" not in _DEFERRED_CACHE:
+        sb.smarthost.data_reply = "451 4.3.0 try later"
+        sb.make_spool()
+        qid = sb.send_ok(["bob@example.com"], msg("ops"))
+        sb.start_daemon()
+        sb.wait(lambda: sb.find_qid(qid) == ["deferred"] and
+                sb.queue_files("state") == [qid], what="a deferred message")
+        assert sb.stop_daemon() == 0
+        sb.smarthost.data_reply = None
+        keep = os.path.join(os.path.dirname(sb.root), "deferred-spool")
+        copy_spool(sb.spool, keep)
+        _DEFERRED_CACHE.update(spool=keep, qid=qid)
+        return qid
+    shutil.rmtree(sb.spool, ignore_errors=True)
+    copy_spool(_DEFERRED_CACHE["spool"], sb.spool)
+    return _DEFERRED_CACHE["qid"]
+
+
+def move_steps(t, sb, qid, src, dst):
+    """The rename src/QID -> dst/QID and the fsync of dst, then of src,
+    after it: fs_move's order."""
+    p = lambda d: os.path.join(sb.spool, d, qid)
+    mv = [e for e in t.find(kind="name") if e.src == p(src) and
+          e.dst == p(dst)]
+    assert mv, "no rename %s -> %s:\n%s" % (p(src), p(dst), t.dump())
+    ds = t.dir_sync(os.path.join(sb.spool, dst), mv[0].idx + 1)
+    ss = t.dir_sync(os.path.join(sb.spool, src), mv[0].idx + 1)
+    assert ds and ss, "move %s -> %s not made durable:\n%s" % (
+        src, dst, t.dump(under=sb.spool))
+    return {"name": mv[0], "dirsync": ds}
+
+
+def unlink_steps(t, sb, d, qid):
+    """The unlink of d/QID and the fsync of d after it."""
+    u = t.first(kind="unlink", path=os.path.join(sb.spool, d, qid))
+    assert u, "no unlink of %s/%s:\n%s" % (d, qid, t.dump())
+    ds = t.dir_sync(os.path.join(sb.spool, d), u.idx + 1)
+    assert ds, "unlink of %s/%s not made durable:\n%s" % (d, qid, t.dump())
+    return {"unlink": u, "dirsync": ds}
+
+
+def op_hold(sb, qid, t):
+    return move_steps(t, sb, qid, "deferred", "hold")
+
+
+def op_release(sb, qid, t):
+    st = step_events(t, os.path.join(sb.spool, "state", qid))
+    mv = move_steps(t, sb, qid, "hold", "deferred")
+    assert st["dirsync"].idx < mv["name"].idx, t.dump(under=sb.spool)
+    out = {"state_" + k: v for k, v in st.items()}
+    out.update({"move_" + k: v for k, v in mv.items()})
+    return out
+
+
+def op_requeue(sb, qid, t):
+    un = unlink_steps(t, sb, "state", qid)
+    rw = step_events(t, os.path.join(sb.spool, "deferred", qid))
+    assert un["dirsync"].idx < rw["name"].idx, t.dump(under=sb.spool)
+    out = {"file_" + k: v for k, v in rw.items()}
+    out["state_dirsync"] = un["dirsync"]
+    return out
+
+
+def op_delete(sb, qid, t):
+    un = unlink_steps(t, sb, "deferred", qid)
+    st = unlink_steps(t, sb, "state", qid)
+    assert un["dirsync"].idx < st["unlink"].idx
+    return {"dirsync": un["dirsync"]}
+
+
+# op: (commands before it, the spool dir the message starts in, checker)
+QUEUE_OPS = {
+    "hold": ((), op_hold),
+    "release": (("hold",), op_release),
+    "requeue": ((), op_requeue),
+    "delete": ((), op_delete),
+}
+
+
+def queue_op(sb, op, out, **kw):
+    return traced(sb, "postern", ["-C", sb.confdir, op, sb.qid], out, **kw)
+
+
+def prepare_op(sb, op):
+    sb.qid = deferred_message(sb)
+    for pre in QUEUE_OPS[op][0]:
+        cp = sb.postern([pre, sb.qid])
+        assert cp.returncode == 0, cp.stderr
+
+
+@pytest.mark.parametrize("op", sorted(QUEUE_OPS))
+def test_queue_op_order(sandbox, tmp_path, op):
+    """Each change is durable (file fsync'd before its name appears, the
+    directories fsync'd after each rename or unlink) before exit 0."""
+    sb = sandbox
+    prepare_op(sb, op)
+    cp, t = queue_op(sb, op, tmp_path / "tr")
+    assert cp.returncode == 0, cp.stderr
+    steps = QUEUE_OPS[op][1](sb, sb.qid, t)
+    status, ex = t.exit_status()
+    assert status == 0 and all(ex.idx > e.idx for e in steps.values())
+
+
+def queue_op_cases():
+    return [("hold", "name"), ("hold", "dirsync")] + \
+        [("release", s) for s in ("state_write", "state_sync", "state_close",
+                                  "state_name", "state_dirsync",
+                                  "move_name", "move_dirsync")] + \
+        [("requeue", s) for s in ("state_dirsync", "file_write", "file_sync",
+                                  "file_close", "file_name",
+                                  "file_dirsync")]
+
+
+@pytest.mark.parametrize("err", ERRNOS)
+@pytest.mark.parametrize("op,step", queue_op_cases())
+def test_queue_op_injected_failure(sandbox, tmp_path, op, step, err):
+    """A step failing: postern exits non-zero naming the error, and the
+    message is still in the spool (where it was or where it was going),
+    a valid queue file, never gone or truncated; no temporary file is
+    left; a daemon started afterwards delivers it unless it is on
+    hold."""
+    sb = sandbox
+    prepare_op(sb, op)
+    before = spool_files(sb)
+    saved = os.path.join(str(tmp_path), "saved")
+    copy_spool(sb.spool, saved)
+    cp, t = queue_op(sb, op, tmp_path / "rec")
+    assert cp.returncode == 0, cp.stderr
+    ev = QUEUE_OPS[op][1](sb, sb.qid, t)[step]
+    shutil.rmtree(sb.spool)
+    copy_spool(saved, sb.spool)
+    assert spool_files(sb) == before
+    cp, t2 = queue_op(sb, op, tmp_path / "inj",
+                      inject=inject_like(t, ev, err))
+    inj = injected(t2)
+    assert same_step(ev, inj), (ev, inj)
+    assert cp.returncode != 0, cp.stderr
+    assert os.strerror(getattr(__import__("errno"), err)) in \
+        cp.stderr.decode(), cp.stderr
+    where = sb.find_qid(sb.qid)
+    assert len(where) == 1, where
+    with open(os.path.join(sb.spool, where[0], sb.qid), "rb") as f:
+        assert f.read().startswith(b"POSTERN-QUEUE")
+    left = [n for d in ("state", "deferred", "hold") for n in
+            sb.queue_files(d) if n.startswith(".")]
+    assert left == [], left
+    if where[0] != "hold":
+        sb.start_daemon()
+        assert sb.postern(["flush"]).returncode == 0
+        sb.wait_log(removed_re(sb.qid))
+        assert sb.stop_daemon() == 0
+        assert len(sb.smarthost.messages) == 1
+
+
+# ---- the daemon: pickup, the deferred state record, the bounce ----------------
+
+def start_traced_daemon(sb, out, **kw):
+    """posternd -f under strace, as Sandbox.start_daemon starts it (its
+    log in sb.logfile; the sandbox kills the group at the end)."""
+    log = open(sb.logfile, "ab")
+    try:
+        sb.daemon = systrace.popen(
+            [sb.bins["posternd"], "-f", "-C", sb.confdir], str(out),
+            env=_env(), stdout=log, **kw)
+    finally:
+        log.close()
+    sock = os.path.join(sb.spool, "public", "control")
+    sb.wait(lambda: os.path.exists(sock), what="posternd (traced) ready")
+    return sb.daemon
+
+
+def stop_traced_daemon(sb, out):
+    """SIGTERM to posternd (strace follows it out); the trace."""
+    p = sb.daemon
+    os.killpg(p.pid, signal.SIGTERM)
+    p.wait(TIMEOUT)
+    sb._reap_group(p)
+    sb.daemon = None
+    return systrace.Trace.load(str(out))
+
+
+def daemon_pid(t):
+    """posternd's own pid: the first process of the trace."""
+    return t.events[0].pid
+
+
+def deferred_scenario(sb, out, **kw):
+    """A message deferred once (451) by a traced daemon; its QID."""
+    sb.smarthost.data_reply = "451 4.3.0 try later"
+    sb.make_spool()
+    qid = sb.send_ok(["bob@example.com"], msg("deferred"))
+    start_traced_daemon(sb, out, **kw)
+    sb.wait_log(r"%s: to=<bob@example.com>.*status=deferred" % qid)
+    return qid
+
+
+def test_daemon_deferred_state_order(sandbox, tmp_path):
+    """Pickup is one rename incoming/new -> active (the file keeps its
+    data, durable since sendmail); after a 4xx the state record is
+    committed (written, fsync'd, renamed, state/ fsync'd) before the
+    message moves to deferred/, and that move is made durable (deferred/
+    then active/ fsync'd)."""
+    sb = sandbox
+    out = tmp_path / "tr"
+    qid = deferred_scenario(sb, out)
+    sb.wait(lambda: sb.find_qid(qid) == ["deferred"], what="deferred/")
+    t = stop_traced_daemon(sb, out)
+    pid = daemon_pid(t)
+    pick = [e for e in t.find(kind="name", pid=pid) if e.src ==
+            os.path.join(sb.spool, "incoming/new", qid)]
+    assert pick and pick[0].dst == os.path.join(sb.spool, "active", qid)
+    assert pick[0].name.startswith("rename"), pick
+    st = step_events(t, os.path.join(sb.spool, "state", qid))
+    mv = move_steps(t, sb, qid, "active", "deferred")
+    assert pick[0].idx < st["write"].idx
+    assert st["dirsync"].idx < mv["name"].idx, t.dump(under=sb.spool)
+
+
+def daemon_state_cases():
+    return ["state_" + s for s in STEPS] + ["move_name", "move_dirsync"]
+
+
+def daemon_inject(sb, qid, case, err):
+    """strace options that fail the step case of the deferral of qid."""
+    state = os.path.join(sb.spool, "state")
+    tmp = os.path.join(state, ".%s.tmp" % qid)
+    ren = "rename,renameat,renameat2"
+    table = {
+        "state_write": ("write", tmp), "state_sync": ("fsync", tmp),
+        "state_close": ("close", tmp), "state_name": (ren, tmp),
+        "state_dirsync": ("fsync", state),
+        # strace -P matches a rename by its old name only.
+        "move_name": (ren, os.path.join(sb.spool, "active", qid)),
+        "move_dirsync": ("fsync", os.path.join(sb.spool, "deferred")),
+    }
+    name, path = table[case]
+    return dict(inject=(name, err, 1), paths=(path,))
+
+
+@pytest.mark.parametrize("err", ERRNOS)
+@pytest.mark.parametrize("case", daemon_state_cases())
+def test_daemon_deferred_injected_failure(sandbox, tmp_path, case, err):
+    """A failed state write or move: one log line naming it, the message
+    stays (active/ or deferred/, intact), the previous state (none) or
+    the new one, no temporary file; the daemon runs on and delivers the
+    message at the next try."""
+    sb = sandbox
+    sb.make_spool()
+    qid = sb.send_ok(["bob@example.com"], msg("inj"))
+    with open(os.path.join(sb.spool, "incoming/new", qid), "rb") as f:
+        body = f.read()
+    sb.smarthost.data_reply = "451 4.3.0 try later"
+    out = tmp_path / "tr"
+    start_traced_daemon(sb, out, **daemon_inject(sb, qid, case, err))
+    sb.wait_log(r"%s: to=<bob@example.com>.*status=deferred" % qid)
+    what = "state record" if case.startswith("state") else "deferred/"
+    sb.wait_log(r"%s: cannot (write|move to) %s" % (qid, re.escape(what)))
+    where = sb.find_qid(qid)
+    assert len(where) == 1 and where[0] in ("active", "deferred"), where
+    with open(os.path.join(sb.spool, where[0], qid), "rb") as f:
+        assert f.read() == body
+    assert [n for n in sb.queue_files("state") if n.startswith(".")] == []
+    if case != "state_dirsync" and case.startswith("state"):
+        assert sb.queue_files("state") == []
+    # The next try delivers it (the injected call failed once).
+    sb.smarthost.data_reply = None
+    assert sb.postern(["flush"]).returncode == 0
+    sb.wait_log(removed_re(qid))
+    t = stop_traced_daemon(sb, out)
+    assert [e for e in t.events if e.injected], "nothing was injected"
+    assert [m.data.count(b"Subject: inj") for m in sb.smarthost.messages] \
+        == [1]
+
+
+def test_pickup_of_a_stale_state_record_order(sandbox, tmp_path):
+    """A state record under the ID of a new message (an earlier message's)
+    is removed and state/ fsync'd before the pickup rename: a crash
+    cannot pair the record with the new message."""
+    sb = sandbox
+    sb.make_spool()
+    qid = sb.send_ok(["bob@example.com"], msg("stale"))
+    with open(os.path.join(sb.spool, "state", qid), "w") as f:
+        f.write("stale\n")
+    out = tmp_path / "tr"
+    start_traced_daemon(sb, out)
+    sb.wait_log(removed_re(qid))
+    t = stop_traced_daemon(sb, out)
+    un = unlink_steps(t, sb, "state", qid)
+    pick = [e for e in t.find(kind="name") if e.src ==
+            os.path.join(sb.spool, "incoming/new", qid)]
+    assert pick and un["dirsync"].idx < pick[0].idx, t.dump(under=sb.spool)
+
+
+@pytest.mark.parametrize("err", ERRNOS)
+@pytest.mark.parametrize("case", ("pickup_name", "stale_dirsync"))
+def test_pickup_injected_failure(sandbox, tmp_path, case, err):
+    """A failed pickup (the rename, or the state/ fsync after a stale
+    record's removal) leaves the message in incoming/new, logged; the
+    next scan picks it up and delivers it."""
+    sb = sandbox
+    sb.make_spool()
+    qid = sb.send_ok(["bob@example.com"], msg("pickup"))
+    ren = "rename,renameat,renameat2"
+    if case == "stale_dirsync":
+        with open(os.path.join(sb.spool, "state", qid), "w") as f:
+            f.write("stale\n")
+        kw = dict(inject=("fsync", err, 1),
+                  paths=(os.path.join(sb.spool, "state"),))
+        line = r"%s: cannot sync state/; pickup postponed" % qid
+    else:
+        kw = dict(inject=(ren, err, 1),
+                  paths=(os.path.join(sb.spool, "incoming/new", qid),))
+        line = r"%s: cannot move incoming/new/%s to active/" % (qid, qid)
+    out = tmp_path / "tr"
+    start_traced_daemon(sb, out, **kw)
+    sb.wait_log(line)
+    assert sb.find_qid(qid) == ["incoming/new"]
+    assert sb.postern(["flush"]).returncode == 0
+    sb.wait_log(removed_re(qid))
+    stop_traced_daemon(sb, out)
+    assert len(sb.smarthost.messages) == 1
