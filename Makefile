@@ -140,6 +140,7 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) fuzz FUZZ_SECS=5
 	$(MAKE) integ
+	$(MAKE) check-mutants
 
 check-build: $(T_PROGS) $(UNIT_BIN)
 
@@ -152,6 +153,18 @@ integ: $(T_PROGS)
 	LOGWATCH_ROOT="$$(scripts/unpack-deb logwatch $(CURDIR)/$(T)/deps)" \
 	POSTERN_BIN=$(CURDIR)/$(T) $(PYTHON) -m pytest -q -p no:cacheprovider \
 		test/integ $(PYTEST_ARGS)
+
+# Each fsync, directory fsync and take-back removed in turn (MUTANT() in
+# src/lib/mutant.h): the durability tests must fail for every one.
+# (The settings reach it unparsed by the shell, as environment variables.)
+check-mutants: export MUTANT_CC = $(CC)
+check-mutants: export MUTANT_CFLAGS = $(T_CFLAGS)
+check-mutants: export MUTANT_SAN = $(SAN)
+check-mutants: export MUTANT_SENDMAIL_LIBS = $(SENDMAIL_LIBS)
+check-mutants: export MUTANT_DAEMON_LIBS = $(DAEMON_LIBS)
+check-mutants: export MUTANT_ADMIN_LIBS = $(ADMIN_LIBS)
+check-mutants: $(T_PROGS)
+	$(PYTHON) scripts/check-mutants $(CURDIR)/$(T)
 
 demo: deps all
 	$(PYTHON) scripts/demo.py $(CURDIR)/$(B)
@@ -192,6 +205,7 @@ clean:
 	rm -rf $(B) $(T)
 
 .PHONY: all deps check check-build unit integ fuzz demo bench install \
+	check-mutants \
 	install-init uninstall clean
 
 -include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(B)/cmd/*.d \
