@@ -154,7 +154,8 @@ def _unesc(s):
 
 def _fd(a):
     """(fd number or 'AT_FDCWD', its path) of a descriptor argument."""
-    m = re.match(r"^(AT_FDCWD|-?\d+)(?:<(.*)>)?$", a, re.S)
+    # An O_TMPFILE file (or an unlinked one) shows as 3</dir/#ino>(deleted).
+    m = re.match(r"^(AT_FDCWD|-?\d+)(?:<(.*)>)?(?:\(deleted\))?$", a, re.S)
     if not m:
         return None, None
     return m.group(1), _unesc(m.group(2))
@@ -248,6 +249,7 @@ class Trace:
         writes, fsyncs and closes of its descriptors, and the renames and
         links that named it."""
         names = {}          # path -> obj
+        fds = {}            # (pid, fd) -> path, for linkat via /proc
         nobj = [0]
 
         def new():
@@ -264,6 +266,7 @@ class Trace:
                 p = e.fdpath
                 if p is None:
                     continue
+                fds[(e.pid, int(e.ret))] = p
                 e.path = p
                 if p not in names or "O_TRUNC" in e.args_text:
                     names[p] = new()
@@ -274,6 +277,8 @@ class Trace:
                         names[e.path] = new()
                     e.obj = names[e.path]
             elif k == "name":
+                if e.src is None and getattr(e, "proc_fd", None) is not None:
+                    e.src = fds.get((e.pid, e.proc_fd))
                 o = names.get(e.src)
                 if o is None:
                     o = names[e.src] = new()
@@ -445,8 +450,11 @@ def _decode(e):
             e.dst = _join(b2, _unquote(a[3]).decode("latin-1"))
         e.src = os.path.normpath(e.src) if e.src else e.src
         e.dst = os.path.normpath(e.dst) if e.dst else e.dst
-        if e.src and e.src.startswith("/proc/self/fd/"):
-            e.src = None
+        m = re.match(r"^/proc/(?:self|\d+)/fd/(\d+)$", e.src or "")
+        if m:
+            # linkat of an O_TMPFILE file through /proc: the descriptor's
+            # file (resolved by Trace._identify).
+            e.src, e.proc_fd = None, int(m.group(1))
         e.path = e.dst
     elif k == "unlink":
         if e.name == "unlinkat":
