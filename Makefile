@@ -3,6 +3,8 @@
 #   make            programs in build/
 #   make check      unit tests (cmocka) and integration tests (pytest), all
 #                   built with AddressSanitizer and UBSan in test/build/
+#   make check-mutants  the durability tests must fail with any fsync,
+#                   directory fsync or take-back removed
 #   make demo       a sandboxed posternd and test smarthost, one message
 #   make bench      throughput, latency and memory against local sinks
 #   make install    PREFIX=/usr/local DESTDIR=   (programs, man pages,
