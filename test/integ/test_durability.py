@@ -52,7 +52,7 @@ import signal
 import pytest
 
 import systrace
-from conftest import EX_TEMPFAIL, TIMEOUT, _env, removed_re
+from conftest import EX_TEMPFAIL, TIMEOUT, _env, check_sanitizer, removed_re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -66,9 +66,12 @@ def msg(subject):
 
 
 def traced(sb, prog, args, out, input=b"", **kw):
-    """Run one of the programs under strace; (CompletedProcess, Trace)."""
-    return systrace.run([sb.bins[prog]] + list(args), str(out), input=input,
-                        env=_env(), **kw)
+    """Run one of the programs under strace; (CompletedProcess, Trace).
+    A sanitizer report fails the test, as in Sandbox.run."""
+    cp, t = systrace.run([sb.bins[prog]] + list(args), str(out),
+                         input=input, env=_env(), **kw)
+    check_sanitizer(cp.stderr.decode(errors="replace"), prog)
+    return cp, t
 
 
 def send_traced(sb, out, subject="one", **kw):
@@ -147,8 +150,7 @@ def copy_spool(src, dst):
                     ignore=shutil.ignore_patterns("control"))
 
 
-
-# ---- the harness itself ---------------------------------------------------------
+# ---- the harness itself -----------------------------------------------------
 
 HARNESS_PROG = r"""
 import ctypes, os, sys
@@ -238,7 +240,7 @@ def test_sendmail_injected_failure(sandbox, tmp_path, step, err):
                                                          "incoming/new"))
 
 
-# ---- postern map and conf --import -------------------------------------------
+# ---- postern map and conf --import ------------------------------------------
 
 def map_setup(sb):
     d = os.path.join(sb.root, "tables")
@@ -332,7 +334,7 @@ def test_import_injected_failure(sandbox, tmp_path, step, err):
     assert [n for n in os.listdir(conf) if "tmp" in n] == []
 
 
-# ---- hold, release, requeue, delete (postern without a daemon) ---------------
+# ---- hold, release, requeue, delete (postern without a daemon) --------------
 
 _DEFERRED_CACHE = {}
 
@@ -489,7 +491,7 @@ def test_queue_op_injected_failure(sandbox, tmp_path, op, step, err):
         assert len(sb.smarthost.messages) == 1
 
 
-# ---- the daemon: pickup, the deferred state record, the bounce ----------------
+# ---- the daemon: pickup, the deferred state record, the bounce --------------
 
 def start_traced_daemon(sb, out, **kw):
     """posternd -f under strace, as Sandbox.start_daemon starts it (its
@@ -717,6 +719,7 @@ def test_bounce_injected_failure(sandbox, tmp_path, step, err):
     # Again, in a new spool, with that call failing: the daemon's calls
     # come in the same order for the same message (checked below).
     shutil.rmtree(sb.spool)
+    check_sanitizer(sb.log_text(), "posternd")
     os.unlink(sb.logfile)
     sb.smarthost.messages.clear()
     out = tmp_path / "inj"
@@ -741,7 +744,7 @@ def test_bounce_injected_failure(sandbox, tmp_path, step, err):
 
 
 
-# ---- power cut ----------------------------------------------------------------
+# ---- power cut --------------------------------------------------------------
 #
 # dm-log-writes (a block-level write log to replay) needs the kernel's
 # device mapper, which this kind of machine does not offer (`dmsetup
@@ -867,7 +870,7 @@ def test_power_cut_replay(sandbox, sandbox_factory, smarthost_factory,
                                     len(keys)))
 
 
-# ---- the mutation check's list ------------------------------------------------
+# ---- the mutation check's list ----------------------------------------------
 
 # Every MUTANT(name) marker in src/, and the tests that must fail when
 # that step is removed (a pytest -k expression; scripts/check-mutants
