@@ -371,7 +371,7 @@ def move_steps(t, sb, qid, src, dst):
     ss = t.dir_sync(os.path.join(sb.spool, src), mv[0].idx + 1)
     assert ds and ss, "move %s -> %s not made durable:\n%s" % (
         src, dst, t.dump(under=sb.spool))
-    return {"name": mv[0], "dirsync": ds}
+    return {"name": mv[0], "dirsync": ds, "dirsync_from": ss}
 
 
 def unlink_steps(t, sb, d, qid):
@@ -446,10 +446,11 @@ def test_queue_op_order(sandbox, tmp_path, op):
 
 
 def queue_op_cases():
-    return [("hold", "name"), ("hold", "dirsync")] + \
+    return [("hold", s) for s in ("name", "dirsync", "dirsync_from")] + \
         [("release", s) for s in ("state_write", "state_sync", "state_close",
                                   "state_name", "state_dirsync",
-                                  "move_name", "move_dirsync")] + \
+                                  "move_name", "move_dirsync",
+                                  "move_dirsync_from")] + \
         [("requeue", s) for s in ("state_dirsync", "file_write", "file_sync",
                                   "file_close", "file_name",
                                   "file_dirsync")]
@@ -556,7 +557,8 @@ def test_daemon_deferred_state_order(sandbox, tmp_path):
 
 
 def daemon_state_cases():
-    return ["state_" + s for s in STEPS] + ["move_name", "move_dirsync"]
+    return ["state_" + s for s in STEPS] + ["move_name", "move_dirsync",
+                                            "move_dirsync_from"]
 
 
 def daemon_inject(sb, qid, case, err):
@@ -571,6 +573,7 @@ def daemon_inject(sb, qid, case, err):
         # strace -P matches a rename by its old name only.
         "move_name": (ren, os.path.join(sb.spool, "active", qid)),
         "move_dirsync": ("fsync", os.path.join(sb.spool, "deferred")),
+        "move_dirsync_from": ("fsync", os.path.join(sb.spool, "active")),
     }
     name, path = table[case]
     return dict(inject=(name, err, 1), paths=(path,))
