@@ -5,6 +5,8 @@
 #                   built with AddressSanitizer and UBSan in test/build/
 #                   (halting on the first report), 5 s of each fuzz target
 #   make fuzz-long  each fuzz target for 10 minutes (test/fuzz/corpus seeds)
+#   make check-mutants  the durability tests must fail with any fsync,
+#                   directory fsync or take-back removed
 #   make demo       a sandboxed posternd and test smarthost, one message
 #   make bench      throughput, latency and memory against local sinks
 #   make install    PREFIX=/usr/local DESTDIR=   (programs, man pages,
@@ -171,6 +173,7 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) fuzz FUZZ_SECS=5
 	$(MAKE) integ
+	$(MAKE) check-mutants
 
 check-build: $(T_PROGS) $(UNIT_BIN)
 
@@ -183,6 +186,18 @@ integ: $(T_PROGS)
 	LOGWATCH_ROOT="$$(scripts/unpack-deb logwatch $(CURDIR)/$(T)/deps)" \
 	POSTERN_BIN=$(CURDIR)/$(T) $(SAN_ENV) $(PYTHON) -m pytest -q -rs \
 		-p no:cacheprovider test/integ $(PYTEST_ARGS)
+
+# Each fsync, directory fsync and take-back removed in turn (MUTANT() in
+# src/lib/mutant.h): the durability tests must fail for every one.
+# (The settings reach it unparsed by the shell, as environment variables.)
+check-mutants: export MUTANT_CC = $(CC)
+check-mutants: export MUTANT_CFLAGS = $(T_CFLAGS)
+check-mutants: export MUTANT_SAN = $(SAN)
+check-mutants: export MUTANT_SENDMAIL_LIBS = $(SENDMAIL_LIBS)
+check-mutants: export MUTANT_DAEMON_LIBS = $(DAEMON_LIBS)
+check-mutants: export MUTANT_ADMIN_LIBS = $(ADMIN_LIBS)
+check-mutants: $(T_PROGS)
+	$(PYTHON) scripts/check-mutants $(CURDIR)/$(T)
 
 demo: deps all
 	$(PYTHON) scripts/demo.py $(CURDIR)/$(B)
@@ -223,7 +238,7 @@ clean:
 	rm -rf $(B) $(T)
 
 .PHONY: all deps check check-build check-sanitizers unit integ fuzz \
-	fuzz-long demo bench install \
+	fuzz-long check-mutants demo bench install \
 	install-init uninstall clean
 
 -include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(B)/cmd/*.d \

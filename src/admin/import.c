@@ -403,8 +403,11 @@ conf_import(const char *from, const char *confdir, int force)
 		goto out;
 	format_maincf(&im, &out);
 	if (exists) {
+		/* A second name, not a rename: main.cf stays until the new
+		   one replaces it in one rename, so a failure or a crash
+		   leaves the old one in place, never none. */
 		snprintf(bak, sizeof(bak), "%s/main.cf.bak", confdir);
-		if (rename(path, bak) < 0) {
+		if ((unlink(bak) < 0 && errno != ENOENT) || link(path, bak) < 0) {
 			fprintf(stderr, "postern conf: cannot keep %s as %s: "
 			    "%s\n", path, bak, strerror(errno));
 			im.status = EX_CANTCREAT;

@@ -42,6 +42,7 @@
 #include "deliver/sched.h"
 #include "lib/fsio.h"
 #include "lib/log.h"
+#include "lib/mutant.h"
 #include "lib/util.h"
 #include "lib/xalloc.h"
 #include "spool/qfile.h"
@@ -525,7 +526,8 @@ drop_stale_state(struct qmgr *q, const char *qid)
 	if (unlink(path) == 0) {
 		log_warnx("%s: removed the stale state record of an earlier "
 		    "message with the same queue ID", qid);
-		if (fs_fsync_dir(q->dir[QD_STATE]) < 0) {
+		if (!MUTANT(pickup_stale_dir_fsync) &&
+		    fs_fsync_dir(q->dir[QD_STATE]) < 0) {
 			log_warn("%s: cannot sync state/; pickup postponed",
 			    qid);
 			return -1;

@@ -16,6 +16,7 @@
 #include <bsd/string.h>
 
 #include "lib/fsio.h"
+#include "lib/mutant.h"
 
 /* Write everything, retrying short writes. */
 int
@@ -46,7 +47,7 @@ fs_fsync_dir(const char *path)
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	rc = fsync(fd);
+	rc = MUTANT(dir_fsync) ? 0 : fsync(fd);
 	saved = errno;
 	close(fd);
 	errno = saved;
@@ -116,7 +117,7 @@ fs_commit(int fd, const void *data, size_t len, const char *tmppath,
 	if (fs_write_all(fd, data, len) < 0)
 		goto out;
 	*step = FS_SYNC;
-	if (fsync(fd) < 0)
+	if (!MUTANT(commit_fsync) && fsync(fd) < 0)
 		goto out;
 	/* An unnamed file is linked while it is open; it had no name to
 	   leave behind before, and has only its final one after. */
@@ -136,20 +137,26 @@ fs_commit(int fd, const void *data, size_t len, const char *tmppath,
 	if (tmppath != NULL && (noreplace ? rename_noreplace(tmppath, dst) :
 	    rename(tmppath, dst)) < 0)
 		goto out;
-	named = 1;
+	/* A file that replaced another is not a new name: see below. */
+	if (tmppath != NULL)
+		named = noreplace;
 	*step = FS_SYNC_DIR;
-	if (fs_fsync_dir(dir) < 0)
+	if (!MUTANT(commit_dir_fsync) && fs_fsync_dir(dir) < 0)
 		goto out;
 	rc = 0;
 out:
 	saved = errno;
 	if (fd >= 0)
 		close(fd);
-	/* Not durable, so not committed: take it back. A reader that
-	   already took it delivers it; a duplicate beats a loss. */
-	if (rc < 0 && named)
+	/*
+	 * Not durable, so not committed: take a new name back. A reader that
+	 * already took it delivers it; a duplicate beats a loss. A replaced
+	 * file stays: the old version is gone already, and a missing table or
+	 * state record is worse than a new one that a crash may still undo.
+	 */
+	if (rc < 0 && named && !MUTANT(commit_takeback))
 		(void)unlink(dst);
-	if (rc < 0 && tmppath != NULL)
+	if (rc < 0 && tmppath != NULL && !MUTANT(commit_cleanup))
 		(void)unlink(tmppath);
 	errno = saved;
 	return rc;
@@ -187,9 +194,10 @@ fs_move(const char *from_dir, const char *from, const char *to_dir,
 {
 	if (fs_move_fast(from_dir, from, to_dir, to) < 0)
 		return -1;
-	if (fs_fsync_dir(to_dir) < 0)
+	if (!MUTANT(move_dir_fsync_to) && fs_fsync_dir(to_dir) < 0)
 		return -1;
-	if (strcmp(from_dir, to_dir) != 0 && fs_fsync_dir(from_dir) < 0)
+	if (strcmp(from_dir, to_dir) != 0 && !MUTANT(move_dir_fsync_from) &&
+	    fs_fsync_dir(from_dir) < 0)
 		return -1;
 	return 0;
 }
@@ -215,7 +223,7 @@ fs_remove(const char *dir, const char *name)
 {
 	if (fs_remove_fast(dir, name) < 0)
 		return -1;
-	return fs_fsync_dir(dir);
+	return MUTANT(remove_dir_fsync) ? 0 : fs_fsync_dir(dir);
 }
 
 /* Remove a file; the caller accepts that a crash may undo it. */

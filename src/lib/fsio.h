@@ -29,10 +29,13 @@ enum fs_step { FS_WRITE, FS_SYNC, FS_CLOSE, FS_RENAME, FS_SYNC_DIR };
  * the open temporary file fd (at tmppath), fsync, close, rename to
  * dir/name (refusing to replace an existing file when noreplace), fsync
  * dir. fd is always closed. On failure *step says where, the temporary
- * file is removed, and a name renamed but not made durable is taken back,
- * so nothing half-committed stays visible. With tmppath NULL, fd is an
- * unnamed file (O_TMPFILE): it is linked as dir/name (never replacing a
- * file, whatever noreplace says) after the fsync and before the close.
+ * file is removed, and with noreplace a name renamed but not made durable
+ * is taken back, so nothing half-committed stays visible. A file that
+ * replaced another (not noreplace) stays when only the directory fsync
+ * failed: the old one is gone already, and none would be worse. With
+ * tmppath NULL, fd is an unnamed file (O_TMPFILE): it is linked as
+ * dir/name (never replacing a file, whatever noreplace says) after the
+ * fsync and before the close.
  */
 int fs_commit(int fd, const void *data, size_t len, const char *tmppath,
     const char *dir, const char *name, int noreplace, enum fs_step *step) WUR;
