@@ -22,6 +22,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <bsd/stdlib.h>
+
 #include "admin/check.h"
 #include "admin/conf_cmd.h"
 #include "conf/config.h"
@@ -32,7 +34,8 @@
 #include "deliver/worker.h"
 #include "lib/log.h"
 
-#define CHECK_USAGE	"usage: postern check [-f sender]"
+#define CHECK_USAGE	"usage: postern check [-f sender] [-t seconds]"
+#define CHECK_TIMEOUT	10	/* seconds a step may take, by default */
 
 /* One labelled line of the report. */
 static void __attribute__((format(printf, 2, 3)))
@@ -86,6 +89,47 @@ show_cert(const struct tls_info *t)
 		    "MISMATCH (matches no configured pin)");
 }
 
+/* 1 when the EHLO keywords of the report include AUTH. */
+static int
+auth_in_ehlo(const struct smtp_report *rep)
+{
+	const char *p = rep->ehlo;
+	size_t k;
+
+	while (*p) {
+		p += strspn(p, " ");
+		k = strcspn(p, " ");
+		if (k == 4 && strncmp(p, "AUTH", 4) == 0)
+			return 1;
+		p += k;
+	}
+	return 0;
+}
+
+/*
+ * The server offers AUTH and no login will be sent: with
+ * smtp_sasl_auth_enable = yes that is a key that does not match the
+ * relay (the issue's "localhost:2587" for "[localhost]:2587"), and the
+ * relay will most likely refuse the mail: a failure. Without SASL it
+ * is a warning. Returns 1 when check must fail.
+ */
+static int
+auth_unused(const struct worker_cfg *wc, const struct wdest *d,
+    const struct job_login *jm)
+{
+	if (!wc->sasl) {
+		line("AUTH:", "%s", "the server offers AUTH, but "
+		    "smtp_sasl_auth_enable = no: mail goes without a login "
+		    "(a relay that requires one refuses it; set "
+		    "smtp_sasl_auth_enable = yes and smtp_sasl_password_maps)");
+		return 0;
+	}
+	line("AUTH:", "the server offers AUTH, but no login will be sent: "
+	    "smtp_sasl_password_maps has no entry for %s", d->relay.text);
+	line("", "keys tried: %s", jm->tried ? jm->tried : d->relay.text);
+	return 1;
+}
+
 /* What happened about SMTP AUTH. */
 static void
 show_auth(const struct worker_cfg *wc, const struct wdest *d,
@@ -94,8 +138,10 @@ show_auth(const struct worker_cfg *wc, const struct wdest *d,
 	if (!wc->sasl)
 		return;
 	if (!found) {
-		line("AUTH:", "no login for %s in smtp_sasl_password_maps: "
-		    "mail goes without AUTH", d->relay.text);
+		if (!auth_in_ehlo(rep))
+			line("AUTH:", "no login for %s in "
+			    "smtp_sasl_password_maps: mail goes without AUTH",
+			    d->relay.text);
 		return;
 	}
 	if (rep->auth_offered[0] == '\0') {
@@ -122,6 +168,17 @@ advise(const struct smtp_report *rep, const struct smtp_result *res)
 	if (!rep->connected)
 		h = "check the host name and port in relayhost, and that a "
 		    "firewall lets this machine connect to it";
+	else if (strstr(res->text, "speaks STARTTLS") != NULL)
+		h = "remove smtp_tls_wrappermode = yes (ports 587 and 25 use "
+		    "STARTTLS; only 465 takes TLS at once)";
+	else if (strstr(res->text, "needs smtp_tls_wrappermode") != NULL)
+		h = "set smtp_tls_wrappermode = yes for this port (465 takes "
+		    "TLS at once), or use port 587 with STARTTLS";
+	else if (strncmp(res->text, "SASL login not sent", 19) == 0)
+		h = "a password goes only over TLS with a verified "
+		    "certificate: set smtp_tls_security_level = verify (with "
+		    "smtp_tls_CAfile if the relay's CA is not in the system "
+		    "store)";
 	else if (strstr(res->text, "offered no STARTTLS") != NULL)
 		h = "this port offers no TLS; providers use port 465 with "
 		    "smtp_tls_wrappermode = yes, or port 587 with STARTTLS";
@@ -154,6 +211,15 @@ advise(const struct smtp_report *rep, const struct smtp_result *res)
 		    "smtp_tls_mandatory_ciphers";
 	if (h != NULL)
 		line("what to do:", "%s", h);
+}
+
+/* Print a step of the set-up as it starts, before it can hang. */
+static void
+progress(void *arg, const char *step)
+{
+	(void)arg;
+	printf("  ... %s\n", step);
+	fflush(stdout);
 }
 
 /* Print one table report, the first under the "tables:" label. */
@@ -199,7 +265,7 @@ check_tables(const struct config *cf)
 /* Test relay ri of wc's list; 0 when mail would go, else an exit status. */
 static int
 check_relay(struct worker_cfg *wc, size_t ri, const char *source,
-    const char *sender)
+    const char *sender, int timeout)
 {
 	struct wdest *d = &wc->dest[ri];
 	struct smtp_report rep;
@@ -229,6 +295,10 @@ check_relay(struct worker_cfg *wc, size_t ri, const char *source,
 	o.tls_policy = &d->tlsp;
 	o.report = &rep;
 	o.tls_loglevel = 0;
+	o.progress = progress;
+	/* Short timeouts: a person is waiting (-t). */
+	o.connect_timeout = o.helo_timeout = o.starttls_timeout =
+	    o.quit_timeout = timeout;
 	if (wc->sasl) {
 		found = worker_cfg_creds(wc, sender, ri, &jm);
 		if (found < 0) {
@@ -265,7 +335,17 @@ check_relay(struct worker_cfg *wc, size_t ri, const char *source,
 	if (rep.ehlo[0])
 		line("extensions:", "%s", rep.ehlo);
 	show_auth(wc, d, &rep, &jm, found);
-	if (s != NULL) {
+	if (s != NULL && !found && auth_in_ehlo(&rep) &&
+	    auth_unused(wc, d, &jm)) {
+		line("result:", "FAILED: the relay offers AUTH and no login "
+		    "will be sent, so it will most likely refuse the mail");
+		line("what to do:", "the smtp_sasl_password_maps key must match "
+		    "relayhost exactly, brackets and port included: write "
+		    "\"%s user:password\" (then postern map if it is a "
+		    "hash: table)", d->relay.text);
+		smtp_close(s);
+		rc = EX_UNAVAILABLE;
+	} else if (s != NULL) {
 		snprintf(buf, sizeof(buf), "level %s accepts this relay%s%s%s",
 		    tls_level_name(d->tlsp.level), t->active ? " (" : "",
 		    t->active ? t->trust : "", t->active ? " TLS)" : "");
@@ -289,15 +369,24 @@ check_cmd(int argc, char **argv, const char *confdir)
 	struct worker_cfg wc;
 	struct route rt;
 	struct config *cf;
-	const char *sender = NULL;
+	const char *sender = NULL, *errstr;
 	char err[1024];
-	int rc = 0, one;
+	int rc = 0, one, timeout = CHECK_TIMEOUT;
 
-	if (argc == 3 && strcmp(argv[1], "-f") == 0)
-		sender = argv[2];
-	else if (argc > 1) {
-		fprintf(stderr, "%s\n", CHECK_USAGE);
-		return EX_USAGE;
+	for (int i = 1; i < argc; i += 2) {
+		if (i + 1 < argc && strcmp(argv[i], "-f") == 0)
+			sender = argv[i + 1];
+		else if (i + 1 < argc && strcmp(argv[i], "-t") == 0) {
+			timeout = (int)strtonum(argv[i + 1], 1, 3600, &errstr);
+			if (errstr != NULL) {
+				fprintf(stderr, "postern check: -t %s: %s (seconds, "
+				    "1 to 3600)\n", argv[i + 1], errstr);
+				return EX_USAGE;
+			}
+		} else {
+			fprintf(stderr, "%s\n", CHECK_USAGE);
+			return EX_USAGE;
+		}
 	}
 	/* A relay that hangs up must not kill us in the middle of a TLS
 	   write (OpenSSL writes with write(2), not send(MSG_NOSIGNAL)). */
@@ -327,7 +416,7 @@ check_cmd(int argc, char **argv, const char *confdir)
 	(void)worker_cfg_dest(&wc, rt.nexthop);
 	for (size_t ri = 0; ri < wc.ndest; ri++) {
 		one = check_relay(&wc, ri, ri ? "smtp_fallback_relay" :
-		    rt.source, sender);
+		    rt.source, sender, timeout);
 		/* A working fallback does not excuse the main relay. */
 		if (rc == 0)
 			rc = one;

@@ -51,6 +51,8 @@ struct smtp_auth {
 	const char	*mech_filter;	/* smtp_sasl_mechanism_filter */
 	unsigned	 secflags;	/* smtp_sasl_security_options */
 	unsigned	 tls_secflags;	/* smtp_sasl_tls_security_options */
+	int		 allow_unencrypted;	/* smtp_sasl_allow_unencrypted */
+	int		 allow_unverified;	/* smtp_sasl_allow_unverified_tls */
 };
 
 struct smtp_opts {
@@ -72,6 +74,9 @@ struct smtp_opts {
 	int		 data_done_timeout;
 	int		 quit_timeout;
 	int		 starttls_timeout;
+	/* Called as each step of the set-up starts (postern check), or NULL. */
+	void		(*progress)(void *arg, const char *step);
+	void		*progress_arg;
 };
 
 /*
@@ -106,6 +111,17 @@ struct smtp_result {
 	char	text[512];	/* "host ... said: 550 5.1.1 no such user (in
 				   reply to RCPT TO command)" or "connect to
 				   host[1.2.3.4]:25: Connection refused" */
+	/* Facts for trouble.c, set with a server's refusal: */
+	int	pre_rcpt;	/* 1: to the greeting, EHLO or MAIL FROM */
+	int	login;		/* SMTP_LOGIN_*: what AUTH did */
+	int	tls;		/* 1: the refusal came over TLS */
+};
+
+/* What happened about AUTH in a session (smtp_result.login). */
+enum {
+	SMTP_LOGIN_NONE,	/* no login configured for this relay */
+	SMTP_LOGIN_UNOFFERED,	/* one configured; the server offered no AUTH */
+	SMTP_LOGIN_DONE,	/* logged in */
 };
 
 struct smtp_session;
