@@ -67,6 +67,18 @@ def status(sb, word):
     return re.search(rx, line).group(1), line
 
 
+def deferred_with(sb, *texts):
+    """Start posternd, queue one message and wait for its deferral: dsn
+    4.7.0 and each of texts in the line. (qid, line)."""
+    sb.start_daemon()
+    send(sb)
+    qid, line = status(sb, "deferred")
+    assert "dsn=4.7.0," in line, line
+    for t in texts:
+        assert t in line, line
+    return qid, line
+
+
 def no_notice(sb):
     assert sb.log_lines("sender non-delivery notification") == [], \
         sb.log_text()
@@ -98,14 +110,10 @@ def test_530_key_mismatch_defers_and_check_fails(sandbox_factory,
     assert "must match relayhost exactly, brackets and port included" \
         in out, out
     assert "OK" not in out.split("result:")[1].split("\n")[0], out
-    sb.start_daemon()
-    send(sb)
-    qid, line = status(sb, "deferred")
-    assert "dsn=4.7.0," in line, line
-    assert "the relay requires a login and none was sent" in line, line
-    assert "must match relayhost exactly, e.g. [host]:port" in line, line
-    assert "530 5.7.0 Authentication required" in line, line
-    assert "MAIL FROM" in line, line
+    qid, _ = deferred_with(sb, "the relay requires a login and none was "
+                           "sent", "must match relayhost exactly, e.g. "
+                           "[host]:port", "530 5.7.0 Authentication "
+                           "required", "MAIL FROM")
     time.sleep(1)
     no_notice(sb)
     assert sb.all_queued() == {"deferred": [qid]}, sb.all_queued()
@@ -116,11 +124,7 @@ def test_530_without_sasl_defers(sandbox_factory):
     """No SASL configured at all, a relay that requires AUTH: deferred
     (4.7.0), never bounced, the reason says to enable a login."""
     sb = sandbox_factory(auth={"alice": "pw"}, auth_required=True)
-    sb.start_daemon()
-    send(sb)
-    qid, line = status(sb, "deferred")
-    assert "dsn=4.7.0," in line, line
-    assert "smtp_sasl_auth_enable = yes" in line, line
+    qid, _ = deferred_with(sb, "smtp_sasl_auth_enable = yes")
     time.sleep(1)
     no_notice(sb)
     assert sb.all_queued() == {"deferred": [qid]}, sb.all_queued()
@@ -166,12 +170,8 @@ def test_plain_over_clear_text_refused(sandbox_factory, tls_certs):
     assert rc == EX_UNAVAILABLE, out
     assert "REFUSED: SASL login not sent" in out, out
     assert "smtp_sasl_allow_unencrypted = yes" in out, out
-    sb.start_daemon()
-    send(sb)
-    qid, line = status(sb, "deferred")
-    assert "dsn=4.7.0," in line, line
-    assert "is not encrypted" in line, line
-    assert "smtp_tls_security_level = verify" in line, line
+    qid, _ = deferred_with(sb, "is not encrypted",
+                           "smtp_tls_security_level = verify")
     sb.stop_daemon()
     sb.smarthost.stop()
     assert sb.smarthost.wait(
@@ -190,11 +190,7 @@ def test_plain_over_unverified_tls_refused(sandbox_factory, tls_certs):
     rc, out = check(sb)
     assert rc == EX_UNAVAILABLE, out
     assert "is not verified" in out, out
-    sb.start_daemon()
-    send(sb)
-    line = sb.wait_log(status_re(RCPT, "deferred"))[0]
-    assert "dsn=4.7.0," in line, line
-    assert "smtp_sasl_allow_unverified_tls = yes" in line, line
+    deferred_with(sb, "smtp_sasl_allow_unverified_tls = yes")
     assert sb.smarthost.auth_attempts == []
 
 
