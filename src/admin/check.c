@@ -362,7 +362,7 @@ check_relay(struct worker_cfg *wc, size_t ri, const char *source,
 	return rc;
 }
 
-/* postern check [-f sender]. */
+/* postern check [-f sender] [-t seconds]. */
 int
 check_cmd(int argc, char **argv, const char *confdir)
 {
