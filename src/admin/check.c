@@ -11,9 +11,12 @@
  * A refusal ends with what to change. Before the relay, a "tables:" line
  * for each compiled table (hash:, btree:) of a *_maps parameter that is
  * missing or older than its source, with the command that fixes it
- * (a warning: the exit status does not change). The exit status is 0
- * when mail would go, EX_UNAVAILABLE when the relay cannot be used, EX_CONFIG when
- * the configuration itself is wrong.
+ * (a warning: the exit status does not change). Each step of the set-up
+ * is printed as it starts, with short timeouts (-t, 10 s), so that a hang
+ * shows where it is. The exit status is 0 when mail would go,
+ * EX_UNAVAILABLE when the relay cannot be used (also when it offers AUTH
+ * and no login will be sent: the relay would refuse the mail), EX_CONFIG
+ * when the configuration itself is wrong.
  */
 #include <signal.h>
 #include <stdarg.h>

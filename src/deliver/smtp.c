@@ -994,8 +994,9 @@ probe_plain(struct smtp_session *s, struct smtp_result *res)
 		;
 	if (in->len >= 4 && memcmp(in->data, "220", 3) == 0 &&
 	    (in->data[3] == ' ' || in->data[3] == '-'))
-		res_hint(res, "port %s speaks STARTTLS (the server greeted in "
-		    "clear text): remove smtp_tls_wrappermode", s->relay->port);
+		res_hint(res, "port %s speaks STARTTLS: remove "
+		    "smtp_tls_wrappermode (the server greeted in clear text)",
+		    s->relay->port);
 	conn_close(c);
 }
 

@@ -150,15 +150,21 @@ def held_notice(sb):
     return qid
 
 
+def bounce_to_refused_sender(sb, smarthost, sender_reply, **params):
+    """posternd with FAST and params; one message to a refused recipient
+    from SENDER, whose own address gets sender_reply at the relay."""
+    sb.write_config(**dict(FAST, **params))
+    smarthost.rcpt_replies["bad@example.net"] = "550 5.1.1 no such user"
+    smarthost.rcpt_replies[SENDER] = sender_reply
+    sb.start_daemon()
+    sb.send_ok(["-i", "-f", SENDER, "bad@example.net"], b"Subject: x\n\ny\n")
+
+
 def test_undeliverable_bounce_held(sandbox, smarthost):
     """The sender's own address is refused: the bounce is never returned
     itself, and never discarded either: it goes to hold/."""
     sb = sandbox
-    sb.write_config(**FAST)
-    smarthost.rcpt_replies["bad@example.net"] = "550 5.1.1 no such user"
-    smarthost.rcpt_replies[SENDER] = "550 5.1.1 sender unknown here"
-    sb.start_daemon()
-    sb.send_ok(["-i", "-f", SENDER, "bad@example.net"], b"Subject: x\n\ny\n")
+    bounce_to_refused_sender(sb, smarthost, "550 5.1.1 sender unknown here")
     qid = held_notice(sb)
     time.sleep(2)
     assert len(sb.log_lines("sender non-delivery notification:")) == 1
@@ -173,14 +179,23 @@ def test_undeliverable_bounce_held(sandbox, smarthost):
     sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
 
 
+def test_held_notice_expires(sandbox, smarthost):
+    """A notice in hold/ is kept until maximal_queue_lifetime after its
+    arrival, then removed with a log line (the periodic rescan)."""
+    sb = sandbox
+    bounce_to_refused_sender(sb, smarthost, "550 5.1.1 sender unknown here",
+                             maximal_queue_lifetime="4s")
+    qid = held_notice(sb)
+    sb.wait_log(r"%s: removed: undeliverable notice held for "
+                r"maximal_queue_lifetime" % qid)
+    sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
+
+
 def test_deferred_bounce_held_after_bounce_queue_lifetime(sandbox,
                                                           smarthost):
     sb = sandbox
-    sb.write_config(bounce_queue_lifetime="3s", **FAST)
-    smarthost.rcpt_replies["bad@example.net"] = "550 5.1.1 no such user"
-    smarthost.rcpt_replies[SENDER] = "450 4.2.0 mailbox busy"
-    sb.start_daemon()
-    sb.send_ok(["-i", "-f", SENDER, "bad@example.net"], b"Subject: x\n\ny\n")
+    bounce_to_refused_sender(sb, smarthost, "450 4.2.0 mailbox busy",
+                             bounce_queue_lifetime="3s")
     sb.wait_log(status_re(SENDER, "deferred"), count=2)
     line = sb.wait_log(status_re(SENDER, "bounced"))[0]
     assert "dsn=4.2.0" in line, line

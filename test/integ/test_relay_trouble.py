@@ -274,6 +274,43 @@ def test_wrappermode_on_starttls_port(sandbox_factory, tls_certs):
     assert sb.smarthost.messages == []
 
 
+def _real_ports(bins, root, cert, key, ca):
+    """Ports 465 and 587 themselves: the words name them."""
+    from conftest import Sandbox
+    from smarthost import Smarthost
+    ctx = server_context(cert, key)
+    smtps = Smarthost(os.path.join(root, "r465"), port=465,
+                      tls_context=ctx, implicit_tls=True).start()
+    sub = Smarthost(os.path.join(root, "r587"), port=587,
+                    tls_context=ctx).start()
+    out = {}
+    try:
+        sb = Sandbox(os.path.join(root, "sb"), bins, smtps)
+        for port, wrapper in ((465, "no"), (587, "yes")):
+            sb.write_config(relayhost="[localhost]:%d" % port,
+                            smtp_tls_CAfile=ca,
+                            smtp_tls_security_level="verify",
+                            smtp_tls_wrappermode=wrapper)
+            out[port] = check(sb, "-t", "2")
+    finally:
+        smtps.close()
+        sub.close()
+    return out
+
+
+def test_ports_465_and_587(bins, tmp_path, tls_certs):
+    out = run_in_netns(_real_ports, bins, str(tmp_path),
+                       tls_certs.good.cert, tls_certs.good.key,
+                       tls_certs.ca)
+    rc, text = out[465]
+    assert rc == EX_UNAVAILABLE, text
+    assert "REFUSED: port 465 needs smtp_tls_wrappermode = yes" in text
+    rc, text = out[587]
+    assert rc == EX_UNAVAILABLE, text
+    assert "REFUSED: port 587 speaks STARTTLS" in text, text
+    assert "remove smtp_tls_wrappermode" in text
+
+
 def test_check_usage_of_t(sandbox):
     cp = sandbox.postern(["check", "-t", "0"])
     assert cp.returncode == 64, cp
