@@ -155,7 +155,7 @@ show_auth(const struct worker_cfg *wc, const struct wdest *d,
 	}
 	line("AUTH:", "offered %s", rep->auth_offered);
 	if (!rep->auth_tried)
-		line("", "%s", "no mechanism chosen (see below)");
+		line("", "%s", "no login attempted (the result below says why)");
 	else
 		line("", "used %s as user \"%s\": %s", rep->auth_mech,
 		    jm->user, rep->auth_ok ? "login OK" : "login FAILED");
