@@ -34,6 +34,7 @@
 #include "conf/params.h"
 #include "deliver/route.h"
 #include "deliver/smtp.h"
+#include "deliver/trouble.h"
 #include "deliver/worker.h"
 #include "lib/log.h"
 
@@ -130,6 +131,28 @@ auth_unused(const struct worker_cfg *wc, const struct wdest *d,
 	line("AUTH:", "the server offers AUTH, but no login will be sent: "
 	    "smtp_sasl_password_maps has no entry for %s", d->relay.text);
 	line("", "keys tried: %s", jm->tried ? jm->tried : d->relay.text);
+	return 1;
+}
+
+/*
+ * A login is configured and none was sent (no entry, or no AUTH offered
+ * on this connection): try MAIL FROM and RSET, which sends no mail, to
+ * see whether the relay takes mail without one. Returns 1 when it
+ * refuses (check fails, with the daemon's own reason and fix).
+ */
+static int
+refused_without_login(struct smtp_session *s, const struct worker_cfg *wc,
+    const char *sender)
+{
+	struct smtp_result res;
+
+	if (smtp_probe_mail(s, sender ? sender : "", &res) == 0) {
+		line("AUTH:", "%s", "no login sent, and the relay takes mail "
+		    "without one (MAIL FROM accepted)");
+		return 0;
+	}
+	trouble_explain(&wc->pol, &res);
+	line("result:", "REFUSED: %s", res.text);
 	return 1;
 }
 
@@ -346,6 +369,10 @@ check_relay(struct worker_cfg *wc, size_t ri, const char *source,
 		    "relayhost exactly, brackets and port included: write "
 		    "\"%s user:password\" (then postern map if it is a "
 		    "hash: table)", d->relay.text);
+		smtp_close(s);
+		rc = EX_UNAVAILABLE;
+	} else if (s != NULL && wc->sasl && !rep.auth_ok &&
+	    refused_without_login(s, wc, sender)) {
 		smtp_close(s);
 		rc = EX_UNAVAILABLE;
 	} else if (s != NULL) {

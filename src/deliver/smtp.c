@@ -1649,3 +1649,29 @@ out:
 	buf_free(&t.rtail);
 	return (rc == -1 || s->broken) ? -1 : 0;
 }
+
+/* MAIL FROM, then RSET: would the server take mail? See smtp.h. */
+int
+smtp_probe_mail(struct smtp_session *s, const char *sender,
+    struct smtp_result *res)
+{
+	struct reply rp;
+	int utf8 = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (s->broken || !addr_ok(sender, &utf8)) {
+		res_local(res, 4, "4.3.0", "cannot try MAIL FROM on this "
+		    "session");
+		return -1;
+	}
+	put_cmd(s, "MAIL FROM:<", sender, ">");
+	if (command(s, s->o.mail_timeout, &rp) == -1) {
+		res_net(s, "sending MAIL FROM", errno, res);
+		return -1;
+	}
+	if (rp.code / 100 == 2)
+		return smtp_rset(s) == 0 ? 0 : -1;
+	res_reply(s, &rp, "MAIL FROM command", res);
+	(void)smtp_rset(s);
+	return -1;
+}

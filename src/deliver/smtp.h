@@ -181,6 +181,13 @@ struct smtp_dsn {
 int smtp_send(struct smtp_session *s, const char *sender,
     const char *const *rcpts, size_t n, const char *msg, size_t msglen,
     int eightbit, const struct smtp_dsn *dsn, struct smtp_result *res);
+/*
+ * MAIL FROM:<sender>, then RSET, sending no mail (postern check: does
+ * the relay take mail from this session, e.g. without a login?).
+ * Returns 0 when MAIL FROM was accepted, or -1 with the reply in *res.
+ */
+int smtp_probe_mail(struct smtp_session *s, const char *sender,
+    struct smtp_result *res);
 /* RSET between transactions; 0, or -1 when the session is broken. */
 int smtp_rset(struct smtp_session *s);
 /* QUIT (best effort), close and free. */

@@ -85,8 +85,9 @@ trouble_explain(const struct policy *p, struct smtp_result *r)
 
 	if (r->kind != 5 || !p->auth_soft_bounce)
 		return;
-	relay_wide = r->pre_rcpt && (r->code == 530 || r->code == 538 ||
-	    (strncmp(r->dsn, "5.7.", 4) == 0 && names_auth_or_tls(r->text)));
+	/* 530 means "authentication required" (RFC 4954) at any command. */
+	relay_wide = r->code == 530 || (r->pre_rcpt && (r->code == 538 ||
+	    (strncmp(r->dsn, "5.7.", 4) == 0 && names_auth_or_tls(r->text))));
 	if (!r->auth && !relay_wide)
 		return;
 	r->kind = 4;

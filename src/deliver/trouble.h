@@ -34,9 +34,10 @@ enum verdict trouble_decide(const struct policy *p, const struct smtp_result *r,
 /*
  * Before trouble_decide: a refusal that is the relay's and not the
  * recipient's is made a 4.7.x deferral whose text names the fix (with
- * smtp_sasl_auth_soft_bounce = yes, the default): a refused login, and a
- * 5xx to the greeting, EHLO or MAIL FROM that names authentication or
- * TLS (530, 5.7.x "authentication required", "must issue STARTTLS").
+ * smtp_sasl_auth_soft_bounce = yes, the default): a refused login, a 530
+ * to any command, and a 5.7.x to the greeting, EHLO or MAIL FROM that
+ * names authentication or TLS ("authentication required", "must issue
+ * STARTTLS").
  * Bouncing such mail would send the notice into the same refusal.
  */
 void trouble_explain(const struct policy *p, struct smtp_result *r);

@@ -130,6 +130,24 @@ def test_530_without_sasl_defers(sandbox_factory):
     assert sb.all_queued() == {"deferred": [qid]}, sb.all_queued()
 
 
+def test_login_configured_but_auth_not_offered(sandbox_factory):
+    """A login is configured, but the relay offers AUTH only over TLS and
+    the level is none: check tries MAIL FROM (then RSET: no mail), meets
+    the 530 and fails with the daemon's reason, which says why no login
+    went out."""
+    sb = sandbox_factory(auth={"alice": "pw-tls-only"}, auth_required=True)
+    relay = "[localhost]:%d" % sb.smarthost.port
+    sb.write_config(relayhost=relay, smtp_sasl_auth_enable="yes",
+                    smtp_sasl_password_maps=sasl_table(
+                        sb, relay, "alice:pw-tls-only"))
+    rc, out = check(sb, "-f", SENDER)
+    assert rc == EX_UNAVAILABLE, out
+    assert "REFUSED: the relay requires a login but offered no AUTH" in out
+    assert "530 5.7.0 Authentication required" in out, out
+    deferred_with(sb, "offered no AUTH on this connection")
+    assert sb.smarthost.messages == []
+
+
 def test_530_bounces_when_auth_soft_bounce_is_off(sandbox_factory):
     """smtp_sasl_auth_soft_bounce = no: Postfix's hard bounce, by choice."""
     sb = sandbox_factory(auth={"alice": "pw"}, auth_required=True)

@@ -179,6 +179,13 @@ relay_refusals(void **unused)
 	trouble_explain(&p, &r);
 	assert_int_equal(r.kind, 4);
 	assert_non_null(strstr(r.text, "requires TLS"));
+	/* 530 is "authentication required" whatever it answers. */
+	result_set(&r, 530, "5.7.1", 0, SMTP_LOGIN_NONE, "host h said: 530 "
+	    "5.7.1 Client was not authenticated (in reply to RCPT TO "
+	    "command)");
+	trouble_explain(&p, &r);
+	assert_int_equal(r.kind, 4);
+	assert_string_equal(r.dsn, "4.7.1");
 	/* A recipient's refusal is the recipient's. */
 	result_set(&r, 550, "5.7.1", 0, SMTP_LOGIN_DONE, "host h said: 550 "
 	    "5.7.1 relaying denied, authenticate first");
