@@ -4,7 +4,9 @@
  *
  * It builds the delivery settings exactly as posternd does (wconf.c),
  * connects to the relay with the daemon's SMTP and TLS code, stops before
- * MAIL FROM (nothing is ever sent), and prints what it met: the address
+ * MAIL FROM (nothing is ever sent; only when a login is configured and
+ * none went out does it try MAIL FROM and RSET, to see whether the relay
+ * takes mail without one), and prints what it met: the address
  * reached, the greeting, STARTTLS, the TLS protocol and cipher, the
  * server certificate (subject, issuer, expiry, fingerprints), the
  * verification result, and whether the configured TLS level accepts it.
