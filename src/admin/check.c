@@ -4,16 +4,21 @@
  *
  * It builds the delivery settings exactly as posternd does (wconf.c),
  * connects to the relay with the daemon's SMTP and TLS code, stops before
- * MAIL FROM (nothing is ever sent), and prints what it met: the address
+ * MAIL FROM (nothing is ever sent; only when a login is configured and
+ * none went out does it try MAIL FROM and RSET, to see whether the relay
+ * takes mail without one), and prints what it met: the address
  * reached, the greeting, STARTTLS, the TLS protocol and cipher, the
  * server certificate (subject, issuer, expiry, fingerprints), the
  * verification result, and whether the configured TLS level accepts it.
  * A refusal ends with what to change. Before the relay, a "tables:" line
  * for each compiled table (hash:, btree:) of a *_maps parameter that is
  * missing or older than its source, with the command that fixes it
- * (a warning: the exit status does not change). The exit status is 0
- * when mail would go, EX_UNAVAILABLE when the relay cannot be used, EX_CONFIG when
- * the configuration itself is wrong.
+ * (a warning: the exit status does not change). Each step of the set-up
+ * is printed as it starts, with short timeouts (-t, 10 s), so that a hang
+ * shows where it is. The exit status is 0 when mail would go,
+ * EX_UNAVAILABLE when the relay cannot be used (also when it offers AUTH
+ * and no login will be sent: the relay would refuse the mail), EX_CONFIG
+ * when the configuration itself is wrong.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +27,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <bsd/stdlib.h>
+
 #include "admin/check.h"
 #include "admin/conf_cmd.h"
 #include "conf/config.h"
@@ -29,10 +36,12 @@
 #include "conf/params.h"
 #include "deliver/route.h"
 #include "deliver/smtp.h"
+#include "deliver/trouble.h"
 #include "deliver/worker.h"
 #include "lib/log.h"
 
-#define CHECK_USAGE	"usage: postern check [-f sender]"
+#define CHECK_USAGE	"usage: postern check [-f sender] [-t seconds]"
+#define CHECK_TIMEOUT	10	/* seconds a step may take, by default */
 
 /* One labelled line of the report. */
 static void __attribute__((format(printf, 2, 3)))
@@ -86,6 +95,69 @@ show_cert(const struct tls_info *t)
 		    "MISMATCH (matches no configured pin)");
 }
 
+/* 1 when the EHLO keywords of the report include AUTH. */
+static int
+auth_in_ehlo(const struct smtp_report *rep)
+{
+	const char *p = rep->ehlo;
+	size_t k;
+
+	while (*p) {
+		p += strspn(p, " ");
+		k = strcspn(p, " ");
+		if (k == 4 && strncmp(p, "AUTH", 4) == 0)
+			return 1;
+		p += k;
+	}
+	return 0;
+}
+
+/*
+ * The server offers AUTH and no login will be sent: with
+ * smtp_sasl_auth_enable = yes that is a key that does not match the
+ * relay (the issue's "localhost:2587" for "[localhost]:2587"), and the
+ * relay will most likely refuse the mail: a failure. Without SASL it
+ * is a warning. Returns 1 when check must fail.
+ */
+static int
+auth_unused(const struct worker_cfg *wc, const struct wdest *d,
+    const struct job_login *jm)
+{
+	if (!wc->sasl) {
+		line("AUTH:", "%s", "the server offers AUTH, but "
+		    "smtp_sasl_auth_enable = no: mail goes without a login "
+		    "(a relay that requires one refuses it; set "
+		    "smtp_sasl_auth_enable = yes and smtp_sasl_password_maps)");
+		return 0;
+	}
+	line("AUTH:", "the server offers AUTH, but no login will be sent: "
+	    "smtp_sasl_password_maps has no entry for %s", d->relay.text);
+	line("", "keys tried: %s", jm->tried ? jm->tried : d->relay.text);
+	return 1;
+}
+
+/*
+ * A login is configured and none was sent (no entry, or no AUTH offered
+ * on this connection): try MAIL FROM and RSET, which sends no mail, to
+ * see whether the relay takes mail without one. Returns 1 when it
+ * refuses (check fails, with the daemon's own reason and fix).
+ */
+static int
+refused_without_login(struct smtp_session *s, const struct worker_cfg *wc,
+    const char *sender)
+{
+	struct smtp_result res;
+
+	if (smtp_probe_mail(s, sender ? sender : "", &res) == 0) {
+		line("AUTH:", "%s", "no login sent, and the relay takes mail "
+		    "without one (MAIL FROM accepted)");
+		return 0;
+	}
+	trouble_explain(&wc->pol, &res);
+	line("result:", "REFUSED: %s", res.text);
+	return 1;
+}
+
 /* What happened about SMTP AUTH. */
 static void
 show_auth(const struct worker_cfg *wc, const struct wdest *d,
@@ -94,8 +166,10 @@ show_auth(const struct worker_cfg *wc, const struct wdest *d,
 	if (!wc->sasl)
 		return;
 	if (!found) {
-		line("AUTH:", "no login for %s in smtp_sasl_password_maps: "
-		    "mail goes without AUTH", d->relay.text);
+		if (!auth_in_ehlo(rep))
+			line("AUTH:", "no login for %s in "
+			    "smtp_sasl_password_maps: mail goes without AUTH",
+			    d->relay.text);
 		return;
 	}
 	if (rep->auth_offered[0] == '\0') {
@@ -106,7 +180,7 @@ show_auth(const struct worker_cfg *wc, const struct wdest *d,
 	}
 	line("AUTH:", "offered %s", rep->auth_offered);
 	if (!rep->auth_tried)
-		line("", "%s", "no mechanism chosen (see below)");
+		line("", "%s", "no login attempted (the result below says why)");
 	else
 		line("", "used %s as user \"%s\": %s", rep->auth_mech,
 		    jm->user, rep->auth_ok ? "login OK" : "login FAILED");
@@ -122,6 +196,17 @@ advise(const struct smtp_report *rep, const struct smtp_result *res)
 	if (!rep->connected)
 		h = "check the host name and port in relayhost, and that a "
 		    "firewall lets this machine connect to it";
+	else if (strstr(res->text, "speaks STARTTLS") != NULL)
+		h = "remove smtp_tls_wrappermode = yes (ports 587 and 25 use "
+		    "STARTTLS; only 465 takes TLS at once)";
+	else if (strstr(res->text, "needs smtp_tls_wrappermode") != NULL)
+		h = "set smtp_tls_wrappermode = yes for this port (465 takes "
+		    "TLS at once), or use port 587 with STARTTLS";
+	else if (strncmp(res->text, "SASL login not sent", 19) == 0)
+		h = "a password goes only over TLS with a verified "
+		    "certificate: set smtp_tls_security_level = verify (with "
+		    "smtp_tls_CAfile if the relay's CA is not in the system "
+		    "store)";
 	else if (strstr(res->text, "offered no STARTTLS") != NULL)
 		h = "this port offers no TLS; providers use port 465 with "
 		    "smtp_tls_wrappermode = yes, or port 587 with STARTTLS";
@@ -154,6 +239,15 @@ advise(const struct smtp_report *rep, const struct smtp_result *res)
 		    "smtp_tls_mandatory_ciphers";
 	if (h != NULL)
 		line("what to do:", "%s", h);
+}
+
+/* Print a step of the set-up as it starts, before it can hang. */
+static void
+progress(void *arg, const char *step)
+{
+	(void)arg;
+	printf("  ... %s\n", step);
+	fflush(stdout);
 }
 
 /* Print one table report, the first under the "tables:" label. */
@@ -199,7 +293,7 @@ check_tables(const struct config *cf)
 /* Test relay ri of wc's list; 0 when mail would go, else an exit status. */
 static int
 check_relay(struct worker_cfg *wc, size_t ri, const char *source,
-    const char *sender)
+    const char *sender, int timeout)
 {
 	struct wdest *d = &wc->dest[ri];
 	struct smtp_report rep;
@@ -229,6 +323,10 @@ check_relay(struct worker_cfg *wc, size_t ri, const char *source,
 	o.tls_policy = &d->tlsp;
 	o.report = &rep;
 	o.tls_loglevel = 0;
+	o.progress = progress;
+	/* Short timeouts: a person is waiting (-t). */
+	o.connect_timeout = o.helo_timeout = o.starttls_timeout =
+	    o.quit_timeout = timeout;
 	if (wc->sasl) {
 		found = worker_cfg_creds(wc, sender, ri, &jm);
 		if (found < 0) {
@@ -265,7 +363,21 @@ check_relay(struct worker_cfg *wc, size_t ri, const char *source,
 	if (rep.ehlo[0])
 		line("extensions:", "%s", rep.ehlo);
 	show_auth(wc, d, &rep, &jm, found);
-	if (s != NULL) {
+	if (s != NULL && !found && auth_in_ehlo(&rep) &&
+	    auth_unused(wc, d, &jm)) {
+		line("result:", "FAILED: the relay offers AUTH and no login "
+		    "will be sent, so it will most likely refuse the mail");
+		line("what to do:", "the smtp_sasl_password_maps key must match "
+		    "relayhost exactly, brackets and port included: write "
+		    "\"%s user:password\" (then postern map if it is a "
+		    "hash: table)", d->relay.text);
+		smtp_close(s);
+		rc = EX_UNAVAILABLE;
+	} else if (s != NULL && wc->sasl && !rep.auth_ok &&
+	    refused_without_login(s, wc, sender)) {
+		smtp_close(s);
+		rc = EX_UNAVAILABLE;
+	} else if (s != NULL) {
 		snprintf(buf, sizeof(buf), "level %s accepts this relay%s%s%s",
 		    tls_level_name(d->tlsp.level), t->active ? " (" : "",
 		    t->active ? t->trust : "", t->active ? " TLS)" : "");
@@ -282,22 +394,31 @@ check_relay(struct worker_cfg *wc, size_t ri, const char *source,
 	return rc;
 }
 
-/* postern check [-f sender]. */
+/* postern check [-f sender] [-t seconds]. */
 int
 check_cmd(int argc, char **argv, const char *confdir)
 {
 	struct worker_cfg wc;
 	struct route rt;
 	struct config *cf;
-	const char *sender = NULL;
+	const char *sender = NULL, *errstr;
 	char err[1024];
-	int rc = 0, one;
+	int rc = 0, one, timeout = CHECK_TIMEOUT;
 
-	if (argc == 3 && strcmp(argv[1], "-f") == 0)
-		sender = argv[2];
-	else if (argc > 1) {
-		fprintf(stderr, "%s\n", CHECK_USAGE);
-		return EX_USAGE;
+	for (int i = 1; i < argc; i += 2) {
+		if (i + 1 < argc && strcmp(argv[i], "-f") == 0)
+			sender = argv[i + 1];
+		else if (i + 1 < argc && strcmp(argv[i], "-t") == 0) {
+			timeout = (int)strtonum(argv[i + 1], 1, 3600, &errstr);
+			if (errstr != NULL) {
+				fprintf(stderr, "postern check: -t %s: %s (seconds, "
+				    "1 to 3600)\n", argv[i + 1], errstr);
+				return EX_USAGE;
+			}
+		} else {
+			fprintf(stderr, "%s\n", CHECK_USAGE);
+			return EX_USAGE;
+		}
 	}
 	/* A relay that hangs up must not kill us in the middle of a TLS
 	   write (OpenSSL writes with write(2), not send(MSG_NOSIGNAL)). */
@@ -327,7 +448,7 @@ check_cmd(int argc, char **argv, const char *confdir)
 	(void)worker_cfg_dest(&wc, rt.nexthop);
 	for (size_t ri = 0; ri < wc.ndest; ri++) {
 		one = check_relay(&wc, ri, ri ? "smtp_fallback_relay" :
-		    rt.source, sender);
+		    rt.source, sender, timeout);
 		/* A working fallback does not excuse the main relay. */
 		if (rc == 0)
 			rc = one;

@@ -278,6 +278,51 @@ move_tables(struct import *im, struct setting *st)
 	free(v);
 }
 
+/* The value of a used setting, or NULL. */
+static const char *
+used_value(const struct import *im, const char *name)
+{
+	for (size_t i = 0; i < im->n; i++)
+		if (im->s[i].kind == K_USED && strcmp(im->s[i].name, name) == 0)
+			return im->s[i].value;
+	return NULL;
+}
+
+/*
+ * What the TLS settings mean here: postern's default level is verify,
+ * and it sends a password only over TLS whose peer was verified, where
+ * Postfix sends it wherever smtp_sasl_security_options allow (a Debian
+ * satellite: level may, options noanonymous, PLAIN over clear text).
+ */
+static void
+report_tls(const struct import *im)
+{
+	const char *lev = used_value(im, "smtp_tls_security_level");
+	const char *sasl = used_value(im, "smtp_sasl_auth_enable");
+	int weak;
+
+	if (lev == NULL) {
+		printf("note        smtp_tls_security_level is not set: "
+		    "Postfix sent in clear text where postern verifies "
+		    "the relay's certificate (verify); set it in the "
+		    "new main.cf if your relay cannot pass that\n");
+		return;
+	}
+	weak = *lev == '\0' || strcmp(lev, "none") == 0 ||
+	    strcmp(lev, "may") == 0 || strcmp(lev, "encrypt") == 0;
+	if (weak && sasl != NULL && strcmp(sasl, "yes") == 0 &&
+	    used_value(im, "smtp_sasl_allow_unencrypted") == NULL &&
+	    used_value(im, "smtp_sasl_allow_unverified_tls") == NULL)
+		printf("warning     smtp_tls_security_level = %s with "
+		    "smtp_sasl_auth_enable = yes: postern sends a password "
+		    "only over TLS with a verified certificate, so mail will "
+		    "wait in the queue; set smtp_tls_security_level = verify "
+		    "in the new main.cf (or accept the risk with "
+		    "smtp_sasl_allow_unverified_tls = yes, or "
+		    "smtp_sasl_allow_unencrypted = yes for clear text)\n",
+		    *lev ? lev : "(empty)");
+}
+
 /* The new main.cf's text. */
 static void
 format_maincf(const struct import *im, struct buf *b)
@@ -386,18 +431,7 @@ conf_import(const char *from, const char *confdir, int force)
 		    st->name, st->why ? " (" : "", st->why ? st->why : "",
 		    st->why ? ")" : "");
 	}
-	{
-		int tls_set = 0;
-		for (size_t i = 0; i < im.n; i++)
-			if (strcmp(im.s[i].name, "smtp_tls_security_level") ==
-			    0 && im.s[i].kind == K_USED)
-				tls_set = 1;
-		if (!tls_set)
-			printf("note        smtp_tls_security_level is not set: "
-			    "Postfix sent in clear text where postern verifies "
-			    "the relay's certificate (verify); set it in the "
-			    "new main.cf if your relay cannot pass that\n");
-	}
+	report_tls(&im);
 	fputs(im.notes.data ? im.notes.data : "", stdout);
 	if (im.status != 0)
 		goto out;

@@ -164,9 +164,9 @@ write_pid(int fd)
 		log_warn("cannot write the pid to the lock file");
 }
 
-/* Detach from the terminal. */
+/* Detach from the terminal; keep_stderr when it is the log. */
 static void
-detach(void)
+detach(int keep_stderr)
 {
 	pid_t pid = fork();
 	int fd;
@@ -183,7 +183,8 @@ detach(void)
 	if (fd >= 0) {
 		dup2(fd, 0);
 		dup2(fd, 1);
-		dup2(fd, 2);
+		if (!keep_stderr)
+			dup2(fd, 2);
 		if (fd > 2)
 			close(fd);
 	}
@@ -198,7 +199,9 @@ main(int argc, char **argv)
 	struct loop_hooks h;
 	char err[4096];
 	int ch, foreground = 0, to_syslog = 0, verbose = 0, lock, drop, n;
+	int no_syslog;
 	const char *logfile;
+	char why[300];
 
 	fds_sanitize();
 	log_open("posternd", LOG_DEST_CLI, NULL);
@@ -242,9 +245,12 @@ main(int argc, char **argv)
 	 * and the log still reaches syslog as postern/<program>.
 	 */
 	logfile = conf_str(cf, "maillog_file");
+	/* No syslog to log to: standard error, said at start. */
+	no_syslog = (!foreground || to_syslog) && !logfile[0] &&
+	    !log_syslog_available(why, sizeof(why));
 	if (!foreground)
-		detach();
-	if (foreground && !to_syslog)
+		detach(no_syslog);
+	if ((foreground && !to_syslog) || no_syslog)
 		log_open("postern/qmgr", LOG_DEST_STDERR, NULL);
 	else if (logfile[0] && log_open("postern/qmgr", LOG_DEST_FILE,
 	    logfile) < 0)
@@ -253,6 +259,10 @@ main(int argc, char **argv)
 		log_open("postern/qmgr", LOG_DEST_SYSLOG, NULL);
 	log_set_hostname(conf_str(cf, "myhostname"));
 	log_set_verbose(verbose);
+	if (no_syslog)
+		log_warnx("no syslog (%s): logging to standard error instead; "
+		    "set maillog_file (e.g. /var/log/postern.log) to log to a "
+		    "file", why);
 	write_pid(lock);
 	if (drop) {
 		/* The supervisor logs as Postfix's master does. */

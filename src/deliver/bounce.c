@@ -184,16 +184,10 @@ notice(const struct bounce_cfg *bc, const char *dir, const struct qmsg *m,
 	char nqid[QID_MAX];
 	int rc;
 
-	if (m->null_sender) {
-		/* Never a notice about a notice: no loops between two hosts. */
-		if (action == DSN_FAILED) {
-			log_set_ident("postern/bounce");
-			log_info("%s: undeliverable postmaster notification "
-			    "discarded", m->qid);
-			log_set_ident("postern/qmgr");
-		}
+	/* Never a notice about a notice: no loops between two hosts. A
+	   notice that failed goes to hold/ instead (qmgr.c). */
+	if (m->null_sender)
 		return 0;
-	}
 	if (original_read(dir, m->qid, &o) < 0)
 		return -1;
 	if (!dsn_notify_wants(o.env.notify, notice_kind[action].notify)) {

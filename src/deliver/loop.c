@@ -878,6 +878,7 @@ loop_run(struct config *cf, const struct loop_hooks *h)
 		if (now_real() >= d.next_rescan) {
 			qmgr_pickup(&d.q);
 			qmgr_scan_deferred(&d.q);
+			qmgr_expire_held(&d.q);
 			d.next_rescan = now_real() + d.rescan_secs;
 		}
 	}

@@ -485,6 +485,7 @@ qmgr_recover(struct qmgr *q)
 	each_entry(q->dir[QD_ACTIVE], take, q, &d);
 	d = QD_DEFERRED;
 	each_entry(q->dir[QD_DEFERRED], take, q, &d);
+	qmgr_expire_held(q);
 	qmgr_pickup(q);
 }
 
@@ -668,6 +669,47 @@ qmgr_scan_deferred(struct qmgr *q)
 	each_entry(q->dir[QD_DEFERRED], take, q, &d);
 }
 
+/* Remove one held notice older than maximal_queue_lifetime. */
+static void
+expire_one(struct qmgr *q, const char *name, void *arg)
+{
+	const double *now = arg;
+	char path[PATH_BUF + QID_MAX + 2], err[256];
+	struct buf b = BUF_INIT;
+	struct qenv env;
+	size_t off;
+
+	memset(&env, 0, sizeof(env));
+	if (!qid_valid(name))
+		return;
+	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_HOLD], name);
+	/* Only notices expire: mail held by the administrator stays. */
+	if (fs_read_file(path, &b, QFILE_MAX) < 0 ||
+	    qfile_parse(b.data, b.len, &env, &off, err, sizeof(err)) < 0 ||
+	    env.sender[0] != '\0' ||
+	    *now - env.arrival < (double)q->bounce->max_lifetime)
+		goto out;
+	if (qops_delete(q->dir, name, QD_HOLD) < 0)
+		log_warn("%s: cannot remove the expired notice from hold/",
+		    name);
+	else
+		log_info("%s: removed: undeliverable notice held for "
+		    "maximal_queue_lifetime", name);
+out:
+	qenv_free(&env);
+	buf_free(&b);
+}
+
+/* Remove held notices past maximal_queue_lifetime (see qmgr.h). */
+void
+qmgr_expire_held(struct qmgr *q)
+{
+	double now = now_real();
+
+	if (q->bounce != NULL)
+		each_entry(q->dir[QD_HOLD], expire_one, q, &now);
+}
+
 /* Everything deferred with work left is due now. */
 void
 qmgr_flush(struct qmgr *q)
@@ -744,6 +786,47 @@ verdict_to_status(enum verdict v)
 
 static void admin_finish(struct qmgr *, struct qmsg *);
 
+/*
+ * A notice (bounce, delay warning, relayed notice) that could not be
+ * delivered is never discarded and never answered with another notice:
+ * it goes to hold/, its failed recipients deferred again so that
+ * postern release tries them afresh, and qmgr_expire_held removes it
+ * after maximal_queue_lifetime. Returns 0 (held, m dropped) or -1.
+ */
+static int
+hold_notice(struct qmgr *q, struct qmsg *m, struct buf *b)
+{
+	const char *why = "";
+	double until = m->arrival + (q->bounce ? (double)q->bounce->max_lifetime
+	    : 0);
+	char stamp[40];
+	time_t t = (time_t)until;
+	struct tm tm;
+
+	for (size_t i = 0; i < m->st.n; i++)
+		if (m->st.r[i].st == RS_FAILED) {
+			if (*why == '\0' && m->st.r[i].text != NULL)
+				why = m->st.r[i].text;
+			m->st.r[i].st = RS_DEFERRED;
+		}
+	qstate_format(&m->st, b);
+	if (fs_replace(q->dir[QD_STATE], m->qid, b->data, b->len, 0600) < 0 ||
+	    move_msg(q, m, QD_HOLD) < 0) {
+		log_warn("%s: cannot place the undeliverable notice on hold",
+		    m->qid);
+		return -1;
+	}
+	localtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M", &tm);
+	log_set_ident("postern/qmgr");
+	log_warnx("%s: undeliverable notice placed on hold, kept until %s "
+	    "(maximal_queue_lifetime): %s; fix the relay, then run "
+	    "\"postern release %s\", or \"postern delete %s\" to drop it",
+	    m->qid, stamp, why, m->qid, m->qid);
+	qmgr_drop(q, m);
+	return 0;
+}
+
 /* A worker is done with m: record the outcome in the spool. */
 static void
 qmgr_finish(struct qmgr *q, struct qmsg *m)
@@ -779,6 +862,13 @@ qmgr_finish(struct qmgr *q, struct qmsg *m)
 	if (q->bounce != NULL && bounce_notify(q->bounce, q->dir[m->where], m,
 	    now) < 0)
 		done = 0;
+	if (done && m->null_sender && qstate_count(&m->st, RS_FAILED) > 0) {
+		if (hold_notice(q, m, &b) == 0)
+			goto out;
+		/* Not held: kept in deferred/ and tried again, never lost. */
+		done = 0;
+		buf_reset(&b);
+	}
 	if (done) {
 		/* No directory fsync: see the top of this file. */
 		if (fs_remove_fast(q->dir[m->where], m->qid) < 0) {

@@ -92,6 +92,11 @@ void qmgr_recover(struct qmgr *q);
 void qmgr_pickup(struct qmgr *q);
 /* Take in deferred/ files the table does not know (e.g. after a restore). */
 void qmgr_scan_deferred(struct qmgr *q);
+/*
+ * Remove the notices in hold/ (null sender) older than
+ * maximal_queue_lifetime; mail held by the administrator stays.
+ */
+void qmgr_expire_held(struct qmgr *q);
 /* Make every deferred message that has something left to try due now. */
 void qmgr_flush(struct qmgr *q);
 /*

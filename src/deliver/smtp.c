@@ -69,6 +69,7 @@ struct smtp_session {
 	int		 broken;
 	int64_t		 deadline;	/* the request's total limit; 0: none */
 	int		 deadline_hit;	/* that limit, not an idle one, ran out */
+	int		 login;		/* SMTP_LOGIN_*, for results */
 };
 
 /* One reply as read from the server. */
@@ -343,6 +344,12 @@ res_reply(const struct smtp_session *s, const struct reply *rp,
 	res->dup = 0;
 	res->auth = 0;
 	res->relayed = 0;
+	/* What trouble.c needs to tell a relay-wide refusal from a
+	   recipient's. */
+	res->pre_rcpt = cmd == NULL || strcmp(cmd, "MAIL FROM command") == 0 ||
+	    strcmp(cmd, "EHLO command") == 0 || strcmp(cmd, "HELO command") == 0;
+	res->login = s->login;
+	res->tls = s->tls_active;
 	smtp_reply_dsn(rp->code, rp->text, res->dsn, sizeof(res->dsn));
 	if (cmd == NULL)
 		set_text(res, "%d%s%s", rp->code,
@@ -363,6 +370,7 @@ res_net(const struct smtp_session *s, const char *phase, int err,
 	res->dup = 0;
 	res->auth = 0;
 	res->relayed = 0;
+	res->pre_rcpt = res->login = res->tls = 0;
 	strlcpy(res->dsn, "4.4.2", sizeof(res->dsn));
 	if (err == ETIMEDOUT)
 		snprintf(res->text, sizeof(res->text), "conversation with %s "
@@ -390,10 +398,43 @@ res_local(struct smtp_result *res, int kind, const char *dsn,
 	res->dup = 0;
 	res->auth = 0;
 	res->relayed = 0;
+	res->pre_rcpt = res->login = res->tls = 0;
 	strlcpy(res->dsn, dsn, sizeof(res->dsn));
 	va_start(ap, fmt);
 	vsnprintf(res->text, sizeof(res->text), fmt, ap);
 	va_end(ap);
+}
+
+/* Put a hint that names the fix in front of res's text. */
+static void __attribute__((format(printf, 2, 3)))
+res_hint(struct smtp_result *res, const char *fmt, ...)
+{
+	char hint[300], old[sizeof(res->text)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(hint, sizeof(hint), fmt, ap);
+	va_end(ap);
+	strlcpy(old, res->text, sizeof(old));
+	/* The server's words are cut before the fix, on purpose. */
+	strlcpy(res->text, hint, sizeof(res->text));
+	strlcat(res->text, "; ", sizeof(res->text));
+	strlcat(res->text, old, sizeof(res->text));
+}
+
+/* Tell the caller (postern check) that a step of the set-up starts. */
+static void __attribute__((format(printf, 2, 3)))
+step(const struct smtp_session *s, const char *fmt, ...)
+{
+	char what[400];
+	va_list ap;
+
+	if (s->o.progress == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	s->o.progress(s->o.progress_arg, what);
 }
 
 /* Queue one command line (CRLF added); text is never a secret here. */
@@ -558,9 +599,17 @@ greeting(struct smtp_session *s, struct smtp_result *res)
 {
 	struct reply rp;
 
+	step(s, "waiting for the server's greeting (up to %ds)",
+	    s->o.helo_timeout);
 	if (read_reply(s, s->o.helo_timeout, &rp, NULL) == -1) {
 		res_net(s, "receiving the initial server greeting", errno,
 		    res);
+		/* Silence from a port that waits for a TLS ClientHello. */
+		if (!s->o.tls_wrapper && conn_in(s->c)->len == 0)
+			res_hint(res, "%s", strcmp(s->relay->port, "465") == 0 ?
+			    "port 465 needs smtp_tls_wrappermode = yes" :
+			    "no greeting: a port that expects TLS at once "
+			    "(465, smtps) needs smtp_tls_wrappermode = yes");
 		return -1;
 	}
 	if (s->o.report != NULL) {
@@ -588,6 +637,7 @@ hello(struct smtp_session *s, struct smtp_result *res)
 	const char *phase = "performing the EHLO handshake";
 	int rc = -1, t = s->o.helo_timeout;
 
+	step(s, "EHLO %s", s->helo_name);
 	put_cmd(s, "EHLO ", s->helo_name, NULL);
 	if (flush(s, t) == -1 || read_reply(s, t, &rp, &raw) == -1)
 		goto net;
@@ -725,6 +775,7 @@ starttls(struct smtp_session *s, struct smtp_result *res, int *hs_failed)
 			    "may)", s->peer);
 		return 0;
 	}
+	step(s, "STARTTLS and the TLS handshake");
 	put_cmd(s, "STARTTLS", NULL, NULL);
 	if (command(s, t, &rp) == -1) {
 		res_net(s, "sending STARTTLS", errno, res);
@@ -778,15 +829,15 @@ flush_secret(struct smtp_session *s, int timeout)
 	return rc;
 }
 
-/* A failed login: always temporary, with the server's words. */
+/* A failed login, with the server's words; trouble.c defers it
+   (smtp_sasl_auth_soft_bounce). */
 static void
 res_auth(struct smtp_session *s, const struct reply *rp,
     struct smtp_result *res)
 {
 	res_reply(s, rp, NULL, res);
-	res->kind = 4;
 	res->auth = 1;
-	res->dsn[0] = '4';
+	res->pre_rcpt = 0;
 	set_text(res, "SASL authentication failed; server %s said: %d %s",
 	    s->hostaddr, rp->code, rp->text);
 }
@@ -877,6 +928,37 @@ done:
 }
 
 /*
+ * The password (or token) goes only over TLS whose peer was verified
+ * (levels fingerprint, verify, secure), whatever the mechanism: a
+ * challenge-response exchange still hands a passive listener material
+ * for an offline guess, and an unverified peer may be anyone. The two
+ * parameters that lower this say so in their names. 0, or -1 with res.
+ */
+static int
+auth_channel_ok(struct smtp_session *s, struct smtp_result *res)
+{
+	const struct smtp_auth *a = s->o.auth;
+	const char *lev = tls_level_name(s->tlsp.level);
+
+	if (a->allow_unencrypted || (s->tls_active &&
+	    (a->allow_unverified || s->tlsp.level >= TLS_LEV_FINGERPRINT)))
+		return 0;
+	if (!s->tls_active)
+		res_local(res, 4, "4.7.0", "SASL login not sent: the connection "
+		    "to %s is not encrypted (smtp_tls_security_level = %s); set "
+		    "smtp_tls_security_level = verify, or "
+		    "smtp_sasl_allow_unencrypted = yes to send the password "
+		    "in clear text anyway", s->hostaddr, lev);
+	else
+		res_local(res, 4, "4.7.0", "SASL login not sent: the TLS "
+		    "connection to %s is not verified (level %s), so the "
+		    "password could go to an impostor; set "
+		    "smtp_tls_security_level = verify, or "
+		    "smtp_sasl_allow_unverified_tls = yes", s->hostaddr, lev);
+	return -1;
+}
+
+/*
  * SMTP AUTH when configured and offered (a server that does not offer
  * AUTH gets the mail without it, as with Postfix). Returns 0, or -1
  * with res set: a failed login defers, it never bounces.
@@ -896,12 +978,15 @@ auth(struct smtp_session *s, struct smtp_result *res)
 		return 0;
 	if (offered == NULL) {
 		log_debug("%s offers no AUTH; sending without it", s->peer);
+		s->login = SMTP_LOGIN_UNOFFERED;
 		return 0;
 	}
 	if (rep != NULL)
 		strlcpy(rep->auth_offered, offered, sizeof(rep->auth_offered));
-	if (auth_choose(s, offered, &cb, mech, sizeof(mech), res) < 0)
+	if (auth_channel_ok(s, res) < 0 ||
+	    auth_choose(s, offered, &cb, mech, sizeof(mech), res) < 0)
 		return -1;
+	step(s, "logging in as \"%s\" with %s", a->user, mech);
 	if (rep != NULL) {
 		strlcpy(rep->auth_mech, mech, sizeof(rep->auth_mech));
 		rep->auth_tried = 1;
@@ -916,9 +1001,41 @@ auth(struct smtp_session *s, struct smtp_result *res)
 	}
 	rc = auth_dialogue(s, sc, mech, res);
 	sasl_client_free(sc);
+	if (rc == 0)
+		s->login = SMTP_LOGIN_DONE;
 	if (rc == 0 && rep != NULL)
 		rep->auth_ok = 1;
 	return rc;
+}
+
+/*
+ * Wrapper mode and a failed handshake: a server that greets in clear
+ * text ("220 ", what OpenSSL calls "wrong version number") speaks
+ * STARTTLS on this port. A second connection, read for a few seconds,
+ * tells; only this failure pays for it.
+ */
+static void
+probe_plain(struct smtp_session *s, struct smtp_result *res)
+{
+	struct conn *c;
+	struct buf *in;
+	enum conn_err why;
+	char err[300];
+	int t = s->o.helo_timeout < 5 ? s->o.helo_timeout : 5;
+
+	c = conn_open(s->host, s->relay->port, s->o.connect_timeout, &why,
+	    err, sizeof(err));
+	if (c == NULL)
+		return;
+	in = conn_in(c);
+	while (in->len < 4 && conn_fill(c, t) > 0)
+		;
+	if (in->len >= 4 && memcmp(in->data, "220", 3) == 0 &&
+	    (in->data[3] == ' ' || in->data[3] == '-'))
+		res_hint(res, "port %s speaks STARTTLS: remove "
+		    "smtp_tls_wrappermode (the server greeted in clear text)",
+		    s->relay->port);
+	conn_close(c);
 }
 
 /* One attempt at connect, TLS, greeting and EHLO. */
@@ -931,6 +1048,9 @@ session_setup(struct smtp_session *s, struct smtp_result *res,
 	enum conn_err why;
 
 	*hs_failed = 0;
+	s->login = SMTP_LOGIN_NONE;
+	step(s, "connecting to %s port %s (up to %ds)", s->host, r->port,
+	    s->o.connect_timeout);
 	s->c = conn_open(s->host, r->port, s->o.connect_timeout, &why,
 	    res->text, sizeof(res->text));
 	if (s->c == NULL) {
@@ -948,9 +1068,14 @@ session_setup(struct smtp_session *s, struct smtp_result *res,
 		strlcpy(rep->host, s->host, sizeof(rep->host));
 		strlcpy(rep->addr, conn_addr(s->c), sizeof(rep->addr));
 	}
-	if (s->o.tls_wrapper && tls_begin(s, res, hs_failed) < 0) {
-		s->broken = 1;
-		return -1;
+	if (s->o.tls_wrapper) {
+		step(s, "TLS handshake at once (smtp_tls_wrappermode = yes)");
+		if (tls_begin(s, res, hs_failed) < 0) {
+			s->broken = 1;
+			if (*hs_failed)
+				probe_plain(s, res);
+			return -1;
+		}
 	}
 	if (greeting(s, res) == -1 || hello(s, res) == -1)
 		return -1;
@@ -1573,4 +1698,30 @@ out:
 	buf_free(&tail);
 	buf_free(&t.rtail);
 	return (rc == -1 || s->broken) ? -1 : 0;
+}
+
+/* MAIL FROM, then RSET: would the server take mail? See smtp.h. */
+int
+smtp_probe_mail(struct smtp_session *s, const char *sender,
+    struct smtp_result *res)
+{
+	struct reply rp;
+	int utf8 = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (s->broken || !addr_ok(sender, &utf8)) {
+		res_local(res, 4, "4.3.0", "cannot try MAIL FROM on this "
+		    "session");
+		return -1;
+	}
+	put_cmd(s, "MAIL FROM:<", sender, ">");
+	if (command(s, s->o.mail_timeout, &rp) == -1) {
+		res_net(s, "sending MAIL FROM", errno, res);
+		return -1;
+	}
+	if (rp.code / 100 == 2)
+		return smtp_rset(s) == 0 ? 0 : -1;
+	res_reply(s, &rp, "MAIL FROM command", res);
+	(void)smtp_rset(s);
+	return -1;
 }

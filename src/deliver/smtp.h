@@ -53,6 +53,8 @@ struct smtp_auth {
 	const char	*mech_filter;	/* smtp_sasl_mechanism_filter */
 	unsigned	 secflags;	/* smtp_sasl_security_options */
 	unsigned	 tls_secflags;	/* smtp_sasl_tls_security_options */
+	int		 allow_unencrypted;	/* smtp_sasl_allow_unencrypted */
+	int		 allow_unverified;	/* smtp_sasl_allow_unverified_tls */
 };
 
 struct smtp_opts {
@@ -82,6 +84,9 @@ struct smtp_opts {
 	 */
 	int		 per_request_deadline;
 	int		 min_data_rate;		/* smtp_min_data_rate; 0: 500 */
+	/* Called as each step of the set-up starts (postern check), or NULL. */
+	void		(*progress)(void *arg, const char *step);
+	void		*progress_arg;
 };
 
 /*
@@ -116,6 +121,17 @@ struct smtp_result {
 	char	text[512];	/* "host ... said: 550 5.1.1 no such user (in
 				   reply to RCPT TO command)" or "connect to
 				   host[1.2.3.4]:25: Connection refused" */
+	/* Facts for trouble.c, set with a server's refusal: */
+	int	pre_rcpt;	/* 1: to the greeting, EHLO or MAIL FROM */
+	int	login;		/* SMTP_LOGIN_*: what AUTH did */
+	int	tls;		/* 1: the refusal came over TLS */
+};
+
+/* What happened about AUTH in a session (smtp_result.login). */
+enum {
+	SMTP_LOGIN_NONE,	/* no login configured for this relay */
+	SMTP_LOGIN_UNOFFERED,	/* one configured; the server offered no AUTH */
+	SMTP_LOGIN_DONE,	/* logged in */
 };
 
 struct smtp_session;
@@ -175,6 +191,13 @@ struct smtp_dsn {
 int smtp_send(struct smtp_session *s, const char *sender,
     const char *const *rcpts, size_t n, const char *msg, size_t msglen,
     int eightbit, const struct smtp_dsn *dsn, struct smtp_result *res);
+/*
+ * MAIL FROM:<sender>, then RSET, sending no mail (postern check: does
+ * the relay take mail from this session, e.g. without a login?).
+ * Returns 0 when MAIL FROM was accepted, or -1 with the reply in *res.
+ */
+int smtp_probe_mail(struct smtp_session *s, const char *sender,
+    struct smtp_result *res);
 /* RSET between transactions; 0, or -1 when the session is broken. */
 int smtp_rset(struct smtp_session *s);
 /* QUIT (best effort), close and free. */

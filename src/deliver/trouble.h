@@ -20,6 +20,7 @@ struct policy {
 	int		soft_bounce;		/* soft_bounce = yes */
 	long long	max_lifetime;		/* maximal_queue_lifetime, s */
 	long long	bounce_lifetime;	/* bounce_queue_lifetime, s */
+	int		auth_soft_bounce;	/* smtp_sasl_auth_soft_bounce */
 };
 
 /*
@@ -30,6 +31,16 @@ struct policy {
  */
 enum verdict trouble_decide(const struct policy *p, const struct smtp_result *r,
     double arrival, double now, int null_sender);
+/*
+ * Before trouble_decide: a refusal that is the relay's and not the
+ * recipient's is made a 4.7.x deferral whose text names the fix (with
+ * smtp_sasl_auth_soft_bounce = yes, the default): a refused login, a 530
+ * to any command, and a 5.7.x to the greeting, EHLO or MAIL FROM that
+ * names authentication or TLS ("authentication required", "must issue
+ * STARTTLS").
+ * Bouncing such mail would send the notice into the same refusal.
+ */
+void trouble_explain(const struct policy *p, struct smtp_result *r);
 /* The Postfix log word for a verdict: "sent", "deferred", "bounced". */
 const char *verdict_status(enum verdict v);
 

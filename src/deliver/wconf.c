@@ -155,6 +155,9 @@ sasl_build(struct worker_cfg *wc, const struct config *cf, char *err,
 	wc->sasl = conf_bool(cf, "smtp_sasl_auth_enable");
 	wc->sender_auth = conf_bool(cf, "smtp_sender_dependent_authentication");
 	wc->auth.mech_filter = conf_str(cf, "smtp_sasl_mechanism_filter");
+	wc->auth.allow_unencrypted = conf_bool(cf, "smtp_sasl_allow_unencrypted");
+	wc->auth.allow_unverified = conf_bool(cf,
+	    "smtp_sasl_allow_unverified_tls");
 	if (sasl_secopts_parse(conf_str(cf, "smtp_sasl_security_options"),
 	    &wc->auth.secflags, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "smtp_sasl_security_options: %s", why);
@@ -198,6 +201,7 @@ worker_cfg_build(struct worker_cfg *wc, const struct config *cf,
 	memset(wc, 0, sizeof(*wc));
 	smtp_opts_fill(&wc->opts, cf);
 	wc->pol.soft_bounce = conf_bool(cf, "soft_bounce");
+	wc->pol.auth_soft_bounce = conf_bool(cf, "smtp_sasl_auth_soft_bounce");
 	wc->pol.max_lifetime = conf_time(cf, "maximal_queue_lifetime");
 	wc->pol.bounce_lifetime = conf_time(cf, "bounce_queue_lifetime");
 	wc->rcpt_limit = (size_t)conf_int(cf, "smtp_destination_recipient_limit");
@@ -332,27 +336,37 @@ worker_cfg_creds(struct worker_cfg *wc, const char *sender, size_t ri,
     struct job_login *lg)
 {
 	const struct smtp_relay *r;
-	const char *value = NULL, *at, *colon, *key = NULL;
+	const char *value = NULL, *at, *colon, *key = NULL, *keys[4];
+	struct buf tried = BUF_INIT;
 	char err[400];
+	size_t nk = 0;
 	int rc = MAP_NOTFOUND;
 
 	if (!wc->sasl || ri >= wc->ndest || !wc->dest[ri].ok ||
 	    wc->sasl_maps == NULL)
 		return 0;
 	r = &wc->dest[ri].relay;
+	/* Postfix's order: the sender, its @domain, the relay as written,
+	   the bare host. */
 	if (wc->sender_auth && sender != NULL && *sender != '\0') {
-		rc = creds_find(wc, key = sender, &value, err, sizeof(err));
-		at = strrchr(sender, '@');
-		if (rc == MAP_NOTFOUND && at != NULL)
-			rc = creds_find(wc, key = at, &value, err, sizeof(err));
+		keys[nk++] = sender;
+		if ((at = strrchr(sender, '@')) != NULL)
+			keys[nk++] = at;
 	}
-	if (rc == MAP_NOTFOUND)
-		rc = creds_find(wc, key = r->text, &value, err, sizeof(err));
-	if (rc == MAP_NOTFOUND)
-		rc = creds_find(wc, key = r->host, &value, err, sizeof(err));
+	keys[nk++] = r->text;
+	keys[nk++] = r->host;
+	for (size_t i = 0; i < nk && rc == MAP_NOTFOUND; i++)
+		rc = creds_find(wc, key = keys[i], &value, err, sizeof(err));
 	if (rc == MAP_ERROR) {
 		lg->why = xstrdup(err);
 		return -1;
+	}
+	if (rc == MAP_NOTFOUND) {
+		/* The keys looked up, for postern check's advice. */
+		for (size_t i = 0; i < nk; i++)
+			buf_addf(&tried, "%s%s", i ? ", " : "", keys[i]);
+		lg->tried = xstrdup(tried.data);
+		buf_free(&tried);
 	}
 	if (rc == MAP_NOTFOUND)
 		return 0;
@@ -378,6 +392,7 @@ job_login_clear(struct job_login *lg)
 	free_secret(lg->secret);
 	free(lg->why);
 	free(lg->key);
+	free(lg->tried);
 	memset(lg, 0, sizeof(*lg));
 }
 

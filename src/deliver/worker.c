@@ -63,10 +63,14 @@ finish_rcpt(const struct worker_cfg *wc, int fd, const struct job_msg *jm,
     const char *relay, double conn_s, double xfer_s)
 {
 	double now = now_real();
+	struct smtp_result rr = *r;
 	enum verdict v;
 	char orig[1100] = "";
 	double a, b;
 
+	/* The relay's refusals become deferrals that name the fix. */
+	trouble_explain(&wc->pol, &rr);
+	r = &rr;
 	v = trouble_decide(&wc->pol, r, env->arrival, now, env->sender[0] == '\0');
 	if (env->rcpt[idx].orig)
 		snprintf(orig, sizeof(orig), ", orig_to=<%s>", env->rcpt[idx].orig);

@@ -71,6 +71,7 @@ struct job_login {
 	char		*secret;	/* the password or token (wiped) */
 	char		*why;		/* why the lookup failed, or NULL */
 	char		*key;		/* the table key that gave them */
+	char		*tried;		/* not found: the keys looked up */
 };
 
 /*

@@ -14,6 +14,8 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <bsd/string.h>
 
@@ -52,6 +54,34 @@ log_open(const char *ident, enum log_dest dest, const char *file)
 		lg.fd = fd;
 	}
 	return 0;
+}
+
+/*
+ * 1 when something listens on syslog's socket; 0 with the reason. A
+ * container or a namespace without /dev/log would otherwise swallow
+ * every line: syslog(3) drops them in silence.
+ */
+int
+log_syslog_available(char *why, size_t whylen)
+{
+	struct sockaddr_un sun;
+	int fd, ok = 0;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strlcpy(sun.sun_path, _PATH_LOG, sizeof(sun.sun_path));
+	for (int type = SOCK_DGRAM; !ok; type = SOCK_STREAM) {
+		if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) < 0)
+			break;
+		ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+		close(fd);
+		/* A stream socket (some syslog daemons) refuses datagrams. */
+		if (ok || errno != EPROTOTYPE || type == SOCK_STREAM)
+			break;
+	}
+	if (!ok)
+		snprintf(why, whylen, "%s: %s", _PATH_LOG, strerror(errno));
+	return ok;
 }
 
 /* Change the ident, e.g. in a worker. */

@@ -24,6 +24,11 @@ enum log_dest {
  * when the file cannot be opened (logging then falls back to stderr).
  */
 int log_open(const char *ident, enum log_dest dest, const char *file);
+/*
+ * 1 when a syslog daemon listens on /dev/log; 0 with the path and the
+ * reason in why (no syslog: a container, a test namespace).
+ */
+int log_syslog_available(char *why, size_t whylen);
 /* Change the ident, e.g. "postern/smtp" in a delivery worker. */
 void log_set_ident(const char *ident);
 /* The host name printed in file and stderr lines. */

@@ -129,37 +129,77 @@ def test_lifetime_exceeded_bounced(sandbox, smarthost):
     assert originals(smarthost) == [], smarthost.messages
 
 
-def test_undeliverable_bounce_dropped(sandbox, smarthost):
-    """The sender's own address is refused: the bounce is logged and
-    dropped, never returned itself."""
-    sb = sandbox
-    sb.write_config(**FAST)
+def held_notice(sb):
+    """Wait for the undeliverable notice to be placed on hold: its queue
+    ID; it is in hold/, `postern queue` lists it as held, and the log line
+    says how long it is kept and how to release or delete it."""
+    line = sb.wait_log(r"postern/qmgr\[\d+\]: warning: [0-9A-F]+: "
+                       r"undeliverable notice placed on hold")[0]
+    qid = re.search(r"warning: ([0-9A-F]+):", line).group(1)
+    assert "maximal_queue_lifetime" in line, line
+    assert "postern release %s" % qid in line, line
+    assert "postern delete %s" % qid in line, line
+    sb.wait(lambda: sb.all_queued() == {"hold": [qid]},
+            what="only the notice, in hold/")
+    cp = sb.postern(["queue"])
+    out = cp.stdout.decode()
+    assert cp.returncode == 0, out
+    assert re.search(r"(?m)^%s!" % qid, out), out
+    assert "MAILER-DAEMON" in out or "<>" in out, out
+    assert sb.log_lines("postmaster notification discarded") == []
+    return qid
+
+
+def bounce_to_refused_sender(sb, smarthost, sender_reply, **params):
+    """posternd with FAST and params; one message to a refused recipient
+    from SENDER, whose own address gets sender_reply at the relay."""
+    sb.write_config(**dict(FAST, **params))
     smarthost.rcpt_replies["bad@example.net"] = "550 5.1.1 no such user"
-    smarthost.rcpt_replies[SENDER] = "550 5.1.1 sender unknown here"
+    smarthost.rcpt_replies[SENDER] = sender_reply
     sb.start_daemon()
     sb.send_ok(["-i", "-f", SENDER, "bad@example.net"], b"Subject: x\n\ny\n")
-    sb.wait_log(r"postern/bounce\[\d+\]: [0-9A-F]+: undeliverable "
-                r"postmaster notification discarded")
-    sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
+
+
+def test_undeliverable_bounce_held(sandbox, smarthost):
+    """The sender's own address is refused: the bounce is never returned
+    itself, and never discarded either: it goes to hold/."""
+    sb = sandbox
+    bounce_to_refused_sender(sb, smarthost, "550 5.1.1 sender unknown here")
+    qid = held_notice(sb)
     sb.settle()
     assert len(sb.log_lines("sender non-delivery notification:")) == 1
     assert len(sb.log_lines(status_re(SENDER, "bounced"))) == 1
     assert smarthost.messages == []
+    # Once the relay takes it, postern release delivers it.
+    del smarthost.rcpt_replies[SENDER]
+    cp = sb.postern(["release", qid])
+    assert cp.returncode == 0, cp.stderr
+    bounce = smarthost.wait_messages(1)[0]
+    assert bounce.rcpt_tos == [SENDER]
+    sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
 
 
-def test_deferred_bounce_dropped_after_bounce_queue_lifetime(sandbox,
-                                                             smarthost):
+def test_held_notice_expires(sandbox, smarthost):
+    """A notice in hold/ is kept until maximal_queue_lifetime after its
+    arrival, then removed with a log line (the periodic rescan)."""
     sb = sandbox
-    sb.write_config(bounce_queue_lifetime="3s", **FAST)
-    smarthost.rcpt_replies["bad@example.net"] = "550 5.1.1 no such user"
-    smarthost.rcpt_replies[SENDER] = "450 4.2.0 mailbox busy"
-    sb.start_daemon()
-    sb.send_ok(["-i", "-f", SENDER, "bad@example.net"], b"Subject: x\n\ny\n")
+    bounce_to_refused_sender(sb, smarthost, "550 5.1.1 sender unknown here",
+                             maximal_queue_lifetime="4s")
+    qid = held_notice(sb)
+    sb.wait_log(r"%s: removed: undeliverable notice held for "
+                r"maximal_queue_lifetime" % qid)
+    sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
+
+
+def test_deferred_bounce_held_after_bounce_queue_lifetime(sandbox,
+                                                          smarthost):
+    sb = sandbox
+    bounce_to_refused_sender(sb, smarthost, "450 4.2.0 mailbox busy",
+                             bounce_queue_lifetime="3s")
     sb.wait_log(status_re(SENDER, "deferred"), count=2)
     line = sb.wait_log(status_re(SENDER, "bounced"))[0]
     assert "dsn=4.2.0" in line, line
-    sb.wait_log(r"undeliverable postmaster notification discarded")
-    sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
+    held_notice(sb)
     sb.settle()
     assert len(sb.log_lines("sender non-delivery notification:")) == 1
     assert smarthost.messages == []

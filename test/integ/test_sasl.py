@@ -416,7 +416,8 @@ def test_clear_text_refuses_plaintext(auth_sandbox, options):
     secret = new_secret()
     sb = auth_sandbox({"alice": secret}, ["PLAIN", "LOGIN"], level="none",
                       tls=False, auth_require_tls=False,
-                      entries=[("{relay}", "alice:" + secret)], **options)
+                      entries=[("{relay}", "alice:" + secret)], **options,
+                      smtp_sasl_allow_unencrypted="yes")
     sb.start_daemon()
     marker = send(sb)
     deferred_auth(sb, NO_MECHANISM)
@@ -434,7 +435,8 @@ def test_clear_text_plaintext_when_allowed(auth_sandbox):
     sb = auth_sandbox({"alice": secret}, ["PLAIN"], level="none",
                       tls=False, auth_require_tls=False,
                       entries=[("{relay}", "alice:" + secret)],
-                      smtp_sasl_security_options="noanonymous")
+                      smtp_sasl_security_options="noanonymous",
+                      smtp_sasl_allow_unencrypted="yes")
     sb.start_daemon()
     m = delivered(sb, send(sb))
     assert m.tls is None
@@ -446,12 +448,14 @@ def test_clear_text_plaintext_when_allowed(auth_sandbox):
 
 
 def test_cram_md5_in_clear_text(auth_sandbox):
-    """d. CRAM-MD5 is not plaintext: the defaults allow it over a clear
-    connection, and the password itself never crosses the wire."""
+    """d. CRAM-MD5 is not plaintext: once smtp_sasl_allow_unencrypted
+    lets a login go over a clear connection at all, the default security
+    options allow it, and the password itself never crosses the wire."""
     secret = new_secret()
     sb = auth_sandbox({"alice": secret}, ["PLAIN", "CRAM-MD5"],
                       level="none", tls=False, auth_require_tls=False,
-                      entries=[("{relay}", "alice:" + secret)])
+                      entries=[("{relay}", "alice:" + secret)],
+                      smtp_sasl_allow_unencrypted="yes")
     sb.start_daemon()
     m = delivered(sb, send(sb))
     assert m.auth == {"user": "alice", "mechanism": "CRAM-MD5"}, m.auth
@@ -755,7 +759,8 @@ def test_scram_plus_needs_tls(auth_sandbox):
     secret = new_secret()
     sb = auth_sandbox({"alice": secret}, SCRAM_ALL, level="none",
                       tls=False, auth_require_tls=False,
-                      entries=[("{relay}", "alice:" + secret)])
+                      entries=[("{relay}", "alice:" + secret)],
+                      smtp_sasl_allow_unencrypted="yes")
     sb.start_daemon()
     m = delivered(sb, send(sb))
     assert m.tls is None

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <bsd/string.h>
 
 #include "deliver/sched.h"
 #include "deliver/trouble.h"
@@ -116,7 +117,7 @@ schedule_points(void **unused)
 static void
 policy(void **unused)
 {
-	struct policy p = { 0, 100, 50 };
+	struct policy p = { 0, 100, 50, 1 };
 	struct smtp_result r;
 
 	memset(&r, 0, sizeof(r));
@@ -134,6 +135,79 @@ policy(void **unused)
 	assert_int_equal(trouble_decide(&p, &r, 0, 60, 1), V_BOUNCE);
 	assert_int_equal(trouble_decide(&p, &r, 0, 60, 0), V_DEFER);
 	assert_string_equal(verdict_status(V_DEFER), "deferred");
+}
+
+/* A result with code, dsn and text, refused before or after RCPT. */
+static void
+result_set(struct smtp_result *r, int code, const char *dsn, int pre_rcpt,
+    int login, const char *text)
+{
+	memset(r, 0, sizeof(*r));
+	r->code = code;
+	r->kind = code / 100 == 5 ? 5 : 4;
+	r->pre_rcpt = pre_rcpt;
+	r->login = login;
+	strlcpy(r->dsn, dsn, sizeof(r->dsn));
+	strlcpy(r->text, text, sizeof(r->text));
+}
+
+/* The relay's refusals (a login or TLS it wants) defer with the fix; a
+   recipient's refusal, or any with smtp_sasl_auth_soft_bounce = no,
+   stays permanent. */
+static void
+relay_refusals(void **unused)
+{
+	struct policy p = { 0, 100, 50, 1 };
+	struct smtp_result r;
+
+	result_set(&r, 530, "5.7.0", 1, SMTP_LOGIN_NONE, "host h said: 530 "
+	    "5.7.0 Authentication required (in reply to MAIL FROM command)");
+	trouble_explain(&p, &r);
+	assert_int_equal(r.kind, 4);
+	assert_string_equal(r.dsn, "4.7.0");
+	assert_non_null(strstr(r.text, "requires a login and none was sent"));
+	assert_non_null(strstr(r.text, "[host]:port"));
+	assert_non_null(strstr(r.text, "530 5.7.0 Authentication required"));
+	assert_int_equal(trouble_decide(&p, &r, 0, 10, 0), V_DEFER);
+	/* Exchange's wording, and Postfix's STARTTLS demand. */
+	result_set(&r, 550, "5.7.57", 1, SMTP_LOGIN_NONE, "host h said: 550 "
+	    "5.7.57 Client not authenticated to send mail");
+	trouble_explain(&p, &r);
+	assert_string_equal(r.dsn, "4.7.57");
+	result_set(&r, 530, "5.7.0", 1, SMTP_LOGIN_NONE, "host h said: 530 "
+	    "5.7.0 Must issue a STARTTLS command first");
+	trouble_explain(&p, &r);
+	assert_int_equal(r.kind, 4);
+	assert_non_null(strstr(r.text, "requires TLS"));
+	/* 530 is "authentication required" whatever it answers. */
+	result_set(&r, 530, "5.7.1", 0, SMTP_LOGIN_NONE, "host h said: 530 "
+	    "5.7.1 Client was not authenticated (in reply to RCPT TO "
+	    "command)");
+	trouble_explain(&p, &r);
+	assert_int_equal(r.kind, 4);
+	assert_string_equal(r.dsn, "4.7.1");
+	/* A recipient's refusal is the recipient's. */
+	result_set(&r, 550, "5.7.1", 0, SMTP_LOGIN_DONE, "host h said: 550 "
+	    "5.7.1 relaying denied, authenticate first");
+	trouble_explain(&p, &r);
+	assert_int_equal(r.kind, 5);
+	/* A sender refused for another reason bounces. */
+	result_set(&r, 553, "5.1.8", 1, SMTP_LOGIN_NONE, "host h said: 553 "
+	    "5.1.8 sender domain does not exist");
+	trouble_explain(&p, &r);
+	assert_int_equal(r.kind, 5);
+	/* A refused login defers; with the parameter off it bounces. */
+	result_set(&r, 535, "5.7.8", 0, SMTP_LOGIN_NONE, "SASL "
+	    "authentication failed; server h said: 535 5.7.8 bad");
+	r.auth = 1;
+	trouble_explain(&p, &r);
+	assert_int_equal(r.kind, 4);
+	assert_string_equal(r.dsn, "4.7.8");
+	p.auth_soft_bounce = 0;
+	result_set(&r, 530, "5.7.0", 1, SMTP_LOGIN_NONE, "530 5.7.0 "
+	    "Authentication required");
+	trouble_explain(&p, &r);
+	assert_int_equal(r.kind, 5);
 }
 
 /* Worker result lines: good ones parse, broken ones are refused. */
@@ -205,6 +279,7 @@ main(void)
 		cmocka_unit_test(state_warned),
 		cmocka_unit_test(schedule_points),
 		cmocka_unit_test(policy),
+		cmocka_unit_test(relay_refusals),
 		cmocka_unit_test(result_lines),
 	};
 
