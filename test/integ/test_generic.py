@@ -128,8 +128,11 @@ def test_postern_route_shows_generic_rewriting(sandbox):
                      "her@localdomain.local", "bob@example.com"])
     out = cp.stdout.decode()
     assert cp.returncode == 0, (out, cp.stderr)
-    assert ("MAIL FROM, From: his@localdomain.local -> "
+    assert ("  MAIL FROM:       his@localdomain.local -> "
             "hisaccount@hisisp.example (smtp_generic_maps)") in out, out
-    assert ("RCPT TO, To/Cc:  her@localdomain.local -> "
+    assert ("  From: header:    his@localdomain.local -> "
+            "hisaccount@hisisp.example (smtp_generic_maps)") in out, out
+    assert ("    RCPT TO:         her@localdomain.local -> "
             "heraccount@herisp.example (smtp_generic_maps)") in out, out
-    assert "RCPT TO, To/Cc:  bob@example.com (unchanged)" in out, out
+    assert "    RCPT TO:         bob@example.com (unchanged)" in out, out
+    assert "  To/Cc header:    bob@example.com (unchanged)" in out, out
