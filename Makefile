@@ -134,6 +134,10 @@ PYTEST_ARGS ?=
 deps:
 	@scripts/install-deps
 
+# The demo needs the build and the test smarthost, not the test tools.
+deps-demo:
+	@scripts/install-deps demo
+
 check: deps
 	$(MAKE) all
 	$(MAKE) check-build
@@ -153,7 +157,7 @@ integ: $(T_PROGS)
 	POSTERN_BIN=$(CURDIR)/$(T) $(PYTHON) -m pytest -q -p no:cacheprovider \
 		test/integ $(PYTEST_ARGS)
 
-demo: deps all
+demo: deps-demo all
 	$(PYTHON) scripts/demo.py $(CURDIR)/$(B)
 
 # `make bench`: release programs against local sinks (scripts/bench.py).
@@ -191,7 +195,7 @@ uninstall:
 clean:
 	rm -rf $(B) $(T)
 
-.PHONY: all deps check check-build unit integ fuzz demo bench install \
+.PHONY: all deps deps-demo check check-build unit integ fuzz demo bench install \
 	install-init uninstall clean
 
 -include $(LIB_OBJ:.o=.d) $(T_LIB_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(B)/cmd/*.d \
