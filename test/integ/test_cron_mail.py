@@ -8,6 +8,7 @@ stay byte for byte. Checked at the relay."""
 import email
 import email.policy
 import os
+import time
 
 from conftest import status_re
 
@@ -204,3 +205,35 @@ def test_postern_route_tells_what_headers_get(sandbox):
     assert ("    RCPT TO:         root@%s -> %s (smtp_generic_maps)\n"
             % (ORIGIN, ME)) in out, out
     assert "  To/Cc header:    bob@example.org (unchanged)\n" in out, out
+
+
+def plant_queue_file(sb, name, flags, message):
+    """A queue file as a network listener would write it (postern-spool(5)),
+    renamed into incoming/new as sendmail commits."""
+    env = ("POSTERN-QUEUE 1\narrival %.6f\nuid 0\n"
+           "sender printer@lan.example\n%s"
+           "recipient you@example.com\nsize %d\nend-of-envelope\n"
+           % (time.time(), flags, len(message))).encode()
+    tmp = os.path.join(sb.root, name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(env + message)
+    os.rename(tmp, os.path.join(sb.spool, "incoming/new", name))
+
+
+def test_mail_flagged_remote_keeps_its_header_addresses(sandbox):
+    """Postfix leaves the headers of mail from remote clients alone
+    (local_header_rewrite_clients); the queue flag "remote" says so, and
+    the same message without it is qualified."""
+    sb = sandbox
+    cron_sandbox(sb, generic=False)
+    sb.start_daemon()
+    msg = b"From: scanner (Office Scanner)\nTo: root\nSubject: scan\n\nx\n"
+    plant_queue_file(sb, "ABCDE1F1", "flags remote\n", msg)
+    sb.wait_log(status_re("you@example.com", "sent"))
+    plant_queue_file(sb, "ABCDE1F2", "", msg)
+    sb.wait_log(status_re("you@example.com", "sent"), count=2)
+    first, second = sb.smarthost.messages
+    assert "From: scanner (Office Scanner)\r\nTo: root\r\n" in \
+        header_block(first), header_block(first)
+    assert ("From: scanner@%s (Office Scanner)\r\nTo: root@%s\r\n"
+            % (ORIGIN, ORIGIN)) in header_block(second)
