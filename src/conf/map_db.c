@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,9 @@ struct dbmap {
 					   .db is unusable or stale, or NULL */
 	char		 text_why[512];	/* why (logged once per reason) */
 	int		 no_text;	/* map_db_text_fallback(0) at the open */
+	int		 quiet;		/* opening: keep the warning for later */
+	char		*pending;	/* that warning, logged at the first
+					   lookup or refresh, or NULL */
 	char		*value;		/* the last value found */
 	size_t		 vsize;		/* bytes allocated for value */
 };
@@ -299,6 +303,47 @@ text_drop(void *table)
 	map_table_free(table);
 }
 
+static void db_warn(struct dbmap *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Log a warning about the table; while it is being opened, keep it for
+ * the first lookup or refresh instead: `postern check` opens tables it
+ * never looks in (and reports them its own way), and a table opened
+ * twice must not say the same thing twice.
+ */
+static void
+db_warn(struct dbmap *d, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	if (msg == NULL)
+		return;
+	if (d->quiet) {
+		free(d->pending);
+		d->pending = msg;
+		return;
+	}
+	log_warnx("%s", msg);
+	free(msg);
+}
+
+/* Log the warning kept at the open, if any. */
+static void
+db_flush_warning(struct dbmap *d)
+{
+	if (d->pending == NULL)
+		return;
+	log_warnx("%s", d->pending);
+	free(d->pending);
+	d->pending = NULL;
+}
+
 /* Stop reading the source as text (the .db is good again). */
 static void
 text_stop(struct dbmap *d)
@@ -337,7 +382,7 @@ text_start(struct dbmap *d, const char *why, char *err, size_t errlen)
 		}
 	}
 	if (strcmp(why, d->text_why) != 0) {
-		log_warnx("%s: %s; until then the lookups read %s as text",
+		db_warn(d, "%s: %s; until then the lookups read %s as text",
 		    d->title, why, d->name);
 		strlcpy(d->text_why, why, sizeof(d->text_why));
 	}
@@ -390,7 +435,7 @@ db_update(struct dbmap *d)
 		text_stop(d);
 	}
 	if (was_ok || strcmp(why, d->error) != 0)
-		log_warnx("%s: %s; its lookups fail until it is fixed",
+		db_warn(d, "%s: %s; its lookups fail until it is fixed",
 		    d->title, why);
 	strlcpy(d->error, why, sizeof(d->error));
 }
@@ -447,6 +492,7 @@ db_find(void *state, const char *key, const char **value, char *err,
 	datum k, v;
 
 	db_check(d);
+	db_flush_warning(d);
 	if (d->text != NULL) {
 		struct map_table *t = map_watch_table(d->text, why,
 		    sizeof(why));
@@ -498,25 +544,37 @@ static void
 db_refresh(void *state)
 {
 	db_check(state);
+	db_flush_warning(state);
 }
 
-/* Report a missing or stale .db, from the files as they are now. */
+/*
+ * Report a missing or stale .db, from the files as they are now, or a
+ * .db that could not be opened (a Berkeley DB file); and whether the
+ * lookups read the source instead.
+ */
 static void
 db_stale(void *state, maps_report_fn cb, void *arg)
 {
 	struct dbmap *d = state;
 	struct stat src, db;
 	char msg[1024];
+	size_t n;
 
-	if (stat(d->dbpath, &db) < 0) {
+	if (stat(d->dbpath, &db) < 0)
 		map_db_open_msg(msg, sizeof(msg), d->type, d->name, d->alias,
 		    strerror(errno));
-		cb(arg, msg);
-	} else if (stat(d->name, &src) == 0 &&
-	    ts_after(&src.st_mtim, &db.st_mtim)) {
+	else if (stat(d->name, &src) == 0 &&
+	    ts_after(&src.st_mtim, &db.st_mtim))
 		stale_msg(d, msg, sizeof(msg));
-		cb(arg, msg);
-	}
+	else if (d->db == NULL && d->text != NULL)
+		strlcpy(msg, d->text_why, sizeof(msg));
+	else
+		return;
+	n = strlen(msg);
+	if (!d->no_text && stat(d->name, &src) == 0)
+		snprintf(msg + n, sizeof(msg) - n, "; until then the lookups "
+		    "read %s as text", d->name);
+	cb(arg, msg);
 }
 
 /* Close a table, wiping the last value. */
@@ -530,6 +588,7 @@ db_close(void *state)
 		map_watch_free(d->text);
 		free(d->text);
 	}
+	free(d->pending);
 	if (d->value != NULL) {
 		explicit_bzero(d->value, d->vsize);
 		free(d->value);
@@ -566,7 +625,9 @@ db_open(const char *type, const char *title, const char *name,
 	d->alias = strncmp(title, "alias", 5) == 0;
 	d->no_text = !text_fallback;
 	/* Not a failure: the lookups report it (see the top). */
+	d->quiet = 1;
 	db_update(d);
+	d->quiet = 0;
 	d->checked = now_mono_ms();
 	*ops = &db_ops;
 	*state = d;
