@@ -117,6 +117,12 @@ def test_route_and_check_read_the_text(sandbox):
     assert err.count("until then the lookups read %s as text" % path) == 1, \
         err
     assert "compile it with: newaliases" in err, err
+    # check opens the table without looking in it: one line, on stdout.
+    cp = sb.postern(["check"])
+    out = cp.stdout.decode()
+    assert out.count("until then the lookups read %s as text" % path) == 1, \
+        out
+    assert "as text" not in cp.stderr.decode(), cp.stderr
 
 
 def test_unreadable_source_and_no_db_defers_with_the_fix(sandbox):

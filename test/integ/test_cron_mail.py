@@ -237,3 +237,16 @@ def test_mail_flagged_remote_keeps_its_header_addresses(sandbox):
         header_block(first), header_block(first)
     assert ("From: scanner@%s (Office Scanner)\r\nTo: root@%s\r\n"
             % (ORIGIN, ORIGIN)) in header_block(second)
+
+
+def test_route_warns_once_about_a_generic_result_with_two_addresses(sandbox):
+    """The same address looked up for MAIL FROM, From: and To: gives one
+    warning, not three."""
+    sb = sandbox
+    sb.write_config(myorigin=ORIGIN, smtp_generic_maps="inline:{ "
+                    "{@%s = me@example.com, other@example.com} }" % ORIGIN)
+    cp = sb.postern(["route", "-f", "root", "root"])
+    assert cp.returncode == 0, cp
+    err = cp.stderr.decode()
+    assert err.count("the result has 2 addresses; using the first") == 1, err
+    assert cp.stdout.decode().count("-> me@example.com") == 4, cp.stdout
