@@ -6,8 +6,8 @@
  * renames it over the old one, so a reader keeps the version it opened
  * until it notices the change (stat at most once a second, as texthash
  * does) and opens the new one; the daemon picks up a compiled table
- * without a restart. A .db older than its source is a warning in the
- * log once per change, and maps_stale() reports it to postern check.
+ * without a restart. maps_stale() reports a missing or stale .db to
+ * postern check.
  *
  * A .db that is missing, not a GDBM file (a Berkeley DB file left by
  * Postfix, a stray) or older than its source does not stop the mail: on
@@ -283,6 +283,7 @@ text_parse(struct map_watch *w, const char *data, size_t len, void **table,
 	return 0;
 }
 
+/* The source of an alias table (aliases(5)). */
 static int
 alias_text_parse(struct map_watch *w, const char *data, size_t len,
     void **table, char *err, size_t errlen)
@@ -290,13 +291,15 @@ alias_text_parse(struct map_watch *w, const char *data, size_t len,
 	return text_parse(w, data, len, table, 1, err, errlen);
 }
 
+/* The source of any other table (postmap(1) format). */
 static int
-map_text_parse_w(struct map_watch *w, const char *data, size_t len,
+plain_text_parse(struct map_watch *w, const char *data, size_t len,
     void **table, char *err, size_t errlen)
 {
 	return text_parse(w, data, len, table, 0, err, errlen);
 }
 
+/* Wipe and free a table read from the source. */
 static void
 text_drop(void *table)
 {
@@ -320,10 +323,8 @@ db_warn(struct dbmap *d, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+		fatal("vasprintf");	/* out of memory, as xasprintf */
 	va_end(ap);
-	if (msg == NULL)
-		return;
 	if (d->quiet) {
 		free(d->pending);
 		d->pending = msg;
@@ -344,9 +345,9 @@ db_flush_warning(struct dbmap *d)
 	d->pending = NULL;
 }
 
-/* Stop reading the source as text (the .db is good again). */
+/* Stop reading the source as text; good: because the .db is good. */
 static void
-text_stop(struct dbmap *d)
+text_stop(struct dbmap *d, int good)
 {
 	if (d->text == NULL)
 		return;
@@ -354,8 +355,9 @@ text_stop(struct dbmap *d)
 	free(d->text);
 	d->text = NULL;
 	d->text_why[0] = '\0';
-	log_info("%s: %s is up to date; the lookups use it again", d->title,
-	    d->dbpath);
+	if (good)
+		log_info("%s: %s is up to date; the lookups use it again",
+		    d->title, d->dbpath);
 }
 
 /*
@@ -371,7 +373,7 @@ text_start(struct dbmap *d, const char *why, char *err, size_t errlen)
 	if (d->text == NULL) {
 		d->text = xcalloc(1, sizeof(*d->text));
 		if (map_watch_init(d->text, d->title, d->name, d->alias ?
-		    alias_text_parse : map_text_parse_w, text_drop, e,
+		    alias_text_parse : plain_text_parse, text_drop, e,
 		    sizeof(e)) < 0) {
 			free(d->text);
 			d->text = NULL;
@@ -420,7 +422,7 @@ db_update(struct dbmap *d)
 	if (d->db != NULL) {
 		if (!fallback || stat(d->name, &src) < 0 ||
 		    !ts_after(&src.st_mtim, &d->dbst.st_mtim)) {
-			text_stop(d);
+			text_stop(d, 1);
 			d->error[0] = '\0';
 			return;
 		}
@@ -432,7 +434,7 @@ db_update(struct dbmap *d)
 	}
 	if (!fallback) {
 		strlcpy(why, e, sizeof(why));
-		text_stop(d);
+		text_stop(d, 0);
 	}
 	if (was_ok || strcmp(why, d->error) != 0)
 		db_warn(d, "%s: %s; its lookups fail until it is fixed",
