@@ -218,3 +218,16 @@ def test_help_and_version(sandbox, prog):
     assert cp.stderr == b""
     cp = sb.postern(["conf", "mail_version"])
     assert cp.stdout.decode() == "mail_version = %s\n" % version, cp
+
+
+def test_import_with_a_missing_mailname_says_so(sandbox):
+    """conf --import of a main.cf whose myorigin names a file that is not
+    there writes nothing and names the file and the fix."""
+    sb = sandbox
+    missing = os.path.join(sb.root, "no-mailname")
+    cp = import_satellite(sb, missing)
+    err = cp.stderr.decode()
+    assert cp.returncode != 0, cp
+    assert "myorigin = %s: cannot read %s" % (missing, missing) in err, err
+    assert "write this host's mail domain in it" in err, err
+    assert not os.path.exists(os.path.join(sb.confdir, "main.cf"))
