@@ -166,6 +166,10 @@ PYTEST_ARGS ?=
 deps:
 	@scripts/install-deps
 
+# The demo needs the build and the test smarthost, not the test tools.
+deps-demo:
+	@scripts/install-deps demo
+
 check: deps
 	$(MAKE) all
 	$(MAKE) check-build
@@ -199,7 +203,7 @@ check-mutants: export MUTANT_ADMIN_LIBS = $(ADMIN_LIBS)
 check-mutants: $(T_PROGS)
 	$(PYTHON) scripts/check-mutants $(CURDIR)/$(T)
 
-demo: deps all
+demo: deps-demo all
 	$(PYTHON) scripts/demo.py $(CURDIR)/$(B)
 
 # `make bench`: release programs against local sinks (scripts/bench.py).
@@ -237,7 +241,7 @@ uninstall:
 clean:
 	rm -rf $(B) $(T)
 
-.PHONY: all deps check check-build check-sanitizers unit integ fuzz \
+.PHONY: all deps deps-demo check check-build check-sanitizers unit integ fuzz \
 	fuzz-long check-mutants demo bench install \
 	install-init uninstall clean
 

@@ -12,7 +12,15 @@
 # CREATE_USER=no skips creating them; CREATE_USER=yes creates them even
 # when DESTDIR is set (by default a staged install into DESTDIR, as for a
 # package, leaves the system's users alone: the package's postinst runs
-# scripts/postern-user.sh).
+# scripts/postern-user.sh). A DESTDIR install gives files to the user
+# (set-group-ID sendmail, the spool tree) only with CREATE_USER=yes, so
+# that what it builds does not depend on the users of the build host.
+#
+# /etc/aliases (under DESTDIR), when it exists, is compiled for postern
+# (postern map -a hash:/etc/aliases) unless its .db is newer than it or
+# is not postern's: a Berkeley DB file that Postfix may still use is left
+# alone (posternd reads /etc/aliases as text meanwhile; newaliases
+# compiles it).
 set -eu
 
 destdir=$1 sbindir=$2 bindir=$3 mandir=$4 sysconfdir=$5 spooldir=$6 unitdir=$7
@@ -34,8 +42,8 @@ if [ "$root" = yes ] && [ "$create_user" = yes ]; then
 	"$top/scripts/postern-user.sh" "$user" "$user" "$spooldir"
 fi
 have_group=no
-if [ "$root" = yes ] && getent group "$user" >/dev/null &&
-	getent passwd "$user" >/dev/null; then
+if [ "$root" = yes ] && { [ -z "$destdir" ] || [ "$create_user" = yes ]; } &&
+	getent group "$user" >/dev/null && getent passwd "$user" >/dev/null; then
 	have_group=yes
 fi
 
@@ -96,5 +104,24 @@ if [ "$have_group" = yes ]; then
 	echo "install.sh: spool $spooldir ready (owner $user)"
 else
 	echo "install.sh: the spool $spooldir is made by posternd at its first start"
+fi
+
+# The aliases that alias_maps names by default (see the top).
+aliases=$destdir/etc/aliases
+if [ -f "$aliases" ]; then
+	if [ -e "$aliases.db" ] &&
+		[ -z "$(find "$aliases" -newer "$aliases.db")" ]; then
+		echo "install.sh: /etc/aliases.db is up to date"
+	elif [ -e "$aliases.db" ] && ! "$build/postern" -C "$destdir$sysconfdir" \
+		map -s "hash:$aliases" >/dev/null 2>&1; then
+		echo "install.sh: leaving /etc/aliases.db alone (not made by" \
+			"postern: Postfix's?); posternd reads /etc/aliases as text" \
+			"until you run newaliases"
+	elif "$build/postern" -C "$destdir$sysconfdir" map -a "hash:$aliases"; then
+		echo "install.sh: compiled /etc/aliases into /etc/aliases.db"
+	else
+		echo "install.sh: /etc/aliases could not be compiled (see above);" \
+			"posternd reads it as text until it can: fix it, then run newaliases"
+	fi
 fi
 echo "install.sh: installed into ${destdir:-/}"

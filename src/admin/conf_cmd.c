@@ -50,25 +50,17 @@ static void
 conf_print(const struct config *cf, const struct param_def *p,
     const struct conf_opts *o)
 {
-	char err[256];
-	char *exp = NULL;
 	const char *v;
 
 	if (p->flags & PF_SECRET) {
 		v = "(secret)";
 	} else {
-		v = conf_raw(cf, p->name);
 		/*
-		 * The loaded values were expanded at load time; expanding
-		 * again here also covers -d, whose config holds defaults.
+		 * Values were expanded at load time (-d's defaults too), and
+		 * a name read from a file (myorigin = /etc/mailname) is
+		 * shown as the programs use it.
 		 */
-		if (o->expand) {
-			exp = conf_expand(cf, v, err, sizeof(err));
-			if (exp == NULL) {
-				log_warnx("%s: %s", p->name, err);
-			} else
-				v = exp;
-		}
+		v = o->expand ? conf_str(cf, p->name) : conf_raw(cf, p->name);
 	}
 	if (o->value_only)
 		printf("%s\n", v);
@@ -76,7 +68,6 @@ conf_print(const struct config *cf, const struct param_def *p,
 		printf("%s =\n", p->name);	/* postconf's form for empty */
 	else
 		printf("%s = %s\n", p->name, v);
-	free(exp);
 }
 
 /* Parse conf's options into o; returns the index of the first name or -1. */

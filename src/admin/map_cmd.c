@@ -7,7 +7,9 @@
  * bare name is hash:, Postfix's default_database_type), and turns
  * results into messages and sysexits codes. A query goes through
  * maps_open and maps_find, exactly as the daemon looks keys up, so it
- * works for every table type and folds the key the same way.
+ * works for every table type and folds the key the same way; only the
+ * daemon's reading of a hash: table's source while its .db is unusable
+ * is turned off (map_db_text_fallback), as postmap -q reads the .db.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -180,6 +182,8 @@ query(const struct map_opts *o, int n, char **args)
 	}
 	if (rc != 0)
 		goto out;
+	/* Like postmap -q: the .db answers, never its source read as text. */
+	map_db_text_fallback(0);
 	/* "alias ..." makes the advice for a missing .db name newaliases. */
 	m = maps_open(o->alias ? "alias table" : "table", list.data, err,
 	    sizeof(err));

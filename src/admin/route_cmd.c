@@ -3,7 +3,9 @@
  * some recipients, step by step (DESIGN.md "Routing and rewriting"):
  * qualification as sendmail does it, alias expansion, the relay and why,
  * the fallback relays, the TLS level, the SASL user (never the password),
- * and the addresses the relay would see after smtp_generic_maps.
+ * and the addresses the relay would see: the envelope after
+ * smtp_generic_maps, the header addresses as written qualified with
+ * $myorigin first, as the daemon does for local mail.
  *
  * It uses the daemon's own code (router, wconf, rewrite) on the same
  * main.cf and tables, so what it prints is what posternd would do.
@@ -15,6 +17,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <bsd/string.h>
+
 #include "admin/conf_cmd.h"
 #include "admin/route_cmd.h"
 #include "conf/config.h"
@@ -22,6 +26,7 @@
 #include "deliver/worker.h"
 #include "lib/xalloc.h"
 #include "mail/addr.h"
+#include "mail/addrlist.h"
 #include "spool/qfile.h"
 
 #define ROUTE_USAGE	"usage: postern route [-f sender] recipient ..."
@@ -41,31 +46,85 @@ trace(void *arg, int depth, const char *from, const char *to)
 	printf("  %-17s%*s%s -> %s\n", "alias_maps:", 2 * depth, "", from, to);
 }
 
-/* What smtp_generic_maps makes of addr, printed; 0 or -1 (lookup error). */
+/*
+ * Append to buf what smtp_generic_maps makes of addr: " -> new
+ * (smtp_generic_maps)", or nothing. 0, or -1 with the failure appended.
+ */
 static int
-show_generic(const struct worker_cfg *wc, const char *label, const char *addr)
+add_generic(const struct worker_cfg *wc, const char *addr, char *buf,
+    size_t len)
 {
-	char *out = NULL, err[600], buf[1200];
+	char *out = NULL, err[600];
+	size_t n = strlen(buf);
+	int rc = 0;
+
+	if (worker_generic(wc, addr, &out, err, sizeof(err)) < 0) {
+		snprintf(buf + n, len - n, ": LOOKUP FAILED: %s", err);
+		rc = -1;
+	} else if (out != NULL && strcmp(out, addr) != 0)
+		snprintf(buf + n, len - n, " -> %s (smtp_generic_maps)", out);
+	free(out);
+	return rc;
+}
+
+/* An envelope address as the relay sees it, printed; 0 or -1. */
+static int
+show_generic(const struct worker_cfg *wc, int indent, const char *label,
+    const char *addr)
+{
+	char buf[1400];
 	int rc;
 
 	if (*addr == '\0') {
-		line(4, label, "<> (the null sender is never rewritten)");
+		line(indent, label, "<> (the null sender is never rewritten)");
 		return 0;
 	}
-	rc = worker_generic(wc, addr, &out, err, sizeof(err));
-	if (rc < 0) {
-		snprintf(buf, sizeof(buf), "%s: LOOKUP FAILED: %s", addr, err);
-		line(4, label, buf);
-		return -1;
+	strlcpy(buf, addr, sizeof(buf));
+	rc = add_generic(wc, addr, buf, sizeof(buf));
+	if (rc == 0 && strcmp(buf, addr) == 0)
+		strlcat(buf, " (unchanged)", sizeof(buf));
+	line(indent, label, buf);
+	return rc;
+}
+
+/*
+ * A header address written as given (cron's "From: root", mailx's "To:
+ * root") as the relay sees it: qualified as the daemon qualifies the
+ * headers of local mail, then smtp_generic_maps. Aliases never change
+ * headers. 0 or -1.
+ */
+static int
+show_header(const struct worker_cfg *wc, int indent, const char *label,
+    const char *given)
+{
+	char buf[1400], *canon, *q;
+	const char *addr;
+	int rc;
+
+	if (*given == '\0')
+		return 0;
+	if ((canon = addr_canon(given)) == NULL) {
+		snprintf(buf, sizeof(buf), "%s (not an address a header can "
+		    "hold; left as it is)", given);
+		line(indent, label, buf);
+		return 0;
 	}
-	if (out != NULL && strcmp(out, addr) != 0)
-		snprintf(buf, sizeof(buf), "%s -> %s (smtp_generic_maps)", addr,
-		    out);
-	else
-		snprintf(buf, sizeof(buf), "%s (unchanged)", addr);
-	line(4, label, buf);
-	free(out);
-	return 0;
+	q = addr_qualify_canon(canon, &wc->rt.rw);
+	addr = q != NULL ? q : canon;
+	strlcpy(buf, canon, sizeof(buf));
+	if (q != NULL) {
+		size_t n = strlen(buf);
+		snprintf(buf + n, sizeof(buf) - n, " -> %s (%s)", q,
+		    strchr(given, '@') == NULL ? "append_at_myorigin" :
+		    "append_dot_mydomain");
+	}
+	rc = add_generic(wc, addr, buf, sizeof(buf));
+	if (rc == 0 && strcmp(buf, canon) == 0)
+		strlcat(buf, " (unchanged)", sizeof(buf));
+	line(indent, label, buf);
+	free(q);
+	free(canon);
+	return rc;
 }
 
 /* The login and TLS level for relay ri. */
@@ -152,7 +211,7 @@ show_rcpt(struct worker_cfg *wc, const char *sender, const char *rcpt)
 		if (show_relay(wc, ri, sender) < 0)
 			rc = -1;
 	}
-	if (show_generic(wc, "RCPT TO, To/Cc:", rcpt) < 0)
+	if (show_generic(wc, 4, "RCPT TO:", rcpt) < 0)
 		rc = -1;
 	return rc;
 }
@@ -172,10 +231,10 @@ route_cmd(int argc, char **argv, const char *confdir)
 {
 	struct worker_cfg wc;
 	struct config *cf;
-	struct addr_rewrite rw;
+	const struct addr_rewrite *rw = &wc.rt.rw;
 	struct qenv in, out;
 	const char *given = NULL;
-	char *sender = NULL, *a, why[300], err[1024];
+	char *sender = NULL, *from = NULL, *a, why[300], err[1024];
 	int ch, rc = 0, bad = 0;
 
 	optind = 1;
@@ -196,20 +255,17 @@ route_cmd(int argc, char **argv, const char *confdir)
 		config_free(cf);
 		return EX_CONFIG;
 	}
-	rw.myorigin = conf_str(cf, "myorigin");
-	rw.mydomain = conf_str(cf, "mydomain");
-	rw.append_at_myorigin = conf_bool(cf, "append_at_myorigin");
-	rw.append_dot_mydomain = conf_bool(cf, "append_dot_mydomain");
-	if (addr_check(given ? given : login_name(), 1, &a, why,
+	if (addr_check(given ? given : login_name(), 1, &from, why,
 	    sizeof(why)) < 0) {
 		fprintf(stderr, "postern route: sender %s\n", why);
 		rc = EX_DATAERR;
 		goto out;
 	}
-	sender = addr_qualify(a, &rw);
-	free(a);
+	sender = addr_qualify(from, rw);
 	printf("sender %s\n", *sender ? sender : "<>");
-	if (show_generic(&wc, "MAIL FROM, From:", sender) < 0)
+	if (show_generic(&wc, 2, "MAIL FROM:", sender) < 0)
+		bad = 1;
+	if (show_header(&wc, 2, "From: header:", from) < 0)
 		bad = 1;
 	for (int i = optind; i < argc; i++) {
 		char *q;
@@ -221,7 +277,7 @@ route_cmd(int argc, char **argv, const char *confdir)
 			rc = EX_DATAERR;
 			continue;
 		}
-		q = addr_qualify(a, &rw);
+		q = addr_qualify(a, rw);
 		printf("recipient %s\n", argv[i]);
 		if (strcmp(q, a) != 0)
 			line(2, "qualified:", q);
@@ -230,6 +286,8 @@ route_cmd(int argc, char **argv, const char *confdir)
 			line(2, "local:", "no (alias_maps not used)");
 		else
 			line(2, "local:", "yes (looked up in alias_maps)");
+		if (show_header(&wc, 2, "To/Cc header:", a) < 0)
+			bad = 1;
 		if (route_expand(&wc.rt, &in, &out, trace, NULL, err,
 		    sizeof(err)) < 0) {
 			line(2, "alias_maps:", err);
@@ -247,6 +305,7 @@ route_cmd(int argc, char **argv, const char *confdir)
 	if (rc == 0 && bad)
 		rc = EX_TEMPFAIL;
 out:
+	free(from);
 	free(sender);
 	worker_cfg_free(&wc);
 	config_free(cf);

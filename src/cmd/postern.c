@@ -50,30 +50,34 @@ static const struct subcmd subcmds[] = {
 	{ "route", route_cmd },
 };
 
+/* The usage summary (also --help). */
+#define POSTERN_HELP \
+	    "usage: postern [-v] [-C config_dir] command [args]\n" \
+	    "  check                               test the relay: " \
+	    "connection, TLS, certificate\n" \
+	    "  conf [-n | -d | -x] [-h] [name ...]  show parameters\n" \
+	    "  queue [-j]                          list the mail queue " \
+	    "(alias: mailq)\n" \
+	    "  flush [-i id | -s domain]           retry deferred mail now\n" \
+	    "  delete id ... | ALL | - [queue ...] remove messages\n" \
+	    "  hold id ... | ALL | - [queue ...]   put messages on hold\n" \
+	    "  release id ... | ALL | -            release held messages\n" \
+	    "  requeue id ... | ALL | - [queue ...] route messages afresh\n" \
+	    "  cat [-b] [-e] [-h] id               show a queued message\n" \
+	    "  log [-n count] [-f file] [id|addr]  the mail log's lines about " \
+	    "a message\n" \
+	    "  map [-a] [-q key | -s] type:file    compile, query or list a " \
+	    "table\n" \
+	    "  newaliases                          compile alias_database\n" \
+	    "  route [-f sender] rcpt ...          show how mail would be " \
+	    "rewritten and relayed\n" \
+	    "  --help, --version                   this text, the version\n"
+
 /* Print the usage summary and return EX_USAGE. */
 static int
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: postern [-v] [-C config_dir] command [args]\n"
-	    "  check                               test the relay: "
-	    "connection, TLS, certificate\n"
-	    "  conf [-n | -d | -x] [-h] [name ...]  show parameters\n"
-	    "  queue [-j]                          list the mail queue "
-	    "(alias: mailq)\n"
-	    "  flush [-i id | -s domain]           retry deferred mail now\n"
-	    "  delete id ... | ALL | - [queue ...] remove messages\n"
-	    "  hold id ... | ALL | - [queue ...]   put messages on hold\n"
-	    "  release id ... | ALL | -            release held messages\n"
-	    "  requeue id ... | ALL | - [queue ...] route messages afresh\n"
-	    "  cat [-b] [-e] [-h] id               show a queued message\n"
-	    "  log [-n count] [-f file] [id|addr]  the mail log's lines about "
-	    "a message\n"
-	    "  map [-a] [-q key | -s] type:file    compile, query or list a "
-	    "table\n"
-	    "  newaliases                          compile alias_database\n"
-	    "  route [-f sender] rcpt ...          show how mail would be "
-	    "rewritten and relayed\n");
+	fputs(POSTERN_HELP, stderr);
 	return EX_USAGE;
 }
 
@@ -87,6 +91,9 @@ main(int argc, char **argv)
 	int ch;
 
 	log_open(newaliases ? "newaliases" : "postern", LOG_DEST_CLI, NULL);
+	if ((ch = std_long_option(argc, argv, newaliases ? "newaliases" :
+	    "postern", POSTERN_HELP)) >= 0)
+		return ch;
 	if (confdir == NULL || *confdir == '\0')
 		confdir = POSTERN_SYSCONFDIR;
 	/* '+': options after the subcommand belong to the subcommand. */

@@ -30,11 +30,23 @@
 #include "lib/util.h"
 #include "spool/spool.h"
 
+#define POSTERND_USAGE	"usage: posternd [-fsv] [-C config_dir]\n"
+/* --help. */
+#define POSTERND_HELP	POSTERND_USAGE \
+	"The postern mail daemon: delivers the queued mail to the relay.\n" \
+	"  -f            stay in the foreground, log to standard error\n" \
+	"  -s            with -f: log to maillog_file or syslog instead\n" \
+	"  -v            verbose logging\n" \
+	"  -C dir        configuration directory (default " \
+	POSTERN_SYSCONFDIR ")\n" \
+	"  --version     print the version\n" \
+	"See posternd(8).\n"
+
 /* Print usage and exit. */
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: posternd [-fsv] [-C config_dir]\n");
+	fputs(POSTERND_USAGE, stderr);
 	exit(EX_USAGE);
 }
 
@@ -205,6 +217,8 @@ main(int argc, char **argv)
 
 	fds_sanitize();
 	log_open("posternd", LOG_DEST_CLI, NULL);
+	if ((n = std_long_option(argc, argv, "posternd", POSTERND_HELP)) >= 0)
+		return n;
 	while ((ch = getopt(argc, argv, "C:fsv")) != -1) {
 		switch (ch) {
 		case 'C': dir = optarg; break;

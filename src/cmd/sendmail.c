@@ -573,6 +573,24 @@ sanitize_process(void)
 	return envdir;
 }
 
+/* --help: the options that matter most; sendmail(8) has them all. */
+#define SENDMAIL_HELP \
+	"usage: sendmail [options] [--] recipient ...\n" \
+	"Queue the message on standard input for postern's posternd.\n" \
+	"  -t            recipients from To:, Cc:, Bcc: (Bcc: removed)\n" \
+	"  -i, -oi       a line with a single dot does not end the message\n" \
+	"  -f sender     the envelope sender (default: your login name)\n" \
+	"  -F name       your full name for the From: header\n" \
+	"  -N dsn        FAILURE,DELAY,SUCCESS or NEVER notices\n" \
+	"  -R full|hdrs  how much of the message a bounce returns\n" \
+	"  -V envid      the envelope ID for notices\n" \
+	"  -C dir        configuration directory (root and mail_owner)\n" \
+	"  -bp           list the queue (as mailq)\n" \
+	"  -bi           compile the aliases (as newaliases)\n" \
+	"  -q            deliver the queued mail now\n" \
+	"  --version     print the version\n" \
+	"Exit status: 0 once the message is on disk; see sendmail(8).\n"
+
 int
 main(int argc, char **argv)
 {
@@ -590,6 +608,8 @@ main(int argc, char **argv)
 	else
 		prog = "sendmail";
 	log_open(prog, LOG_DEST_CLI, NULL);
+	if ((rc = std_long_option(argc, argv, prog, SENDMAIL_HELP)) >= 0)
+		return rc;
 	envdir = sanitize_process();
 	/* Out of memory and the like are temporary: the caller retries. */
 	log_set_fatal_status(EX_TEMPFAIL);

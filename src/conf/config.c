@@ -38,7 +38,21 @@ struct config {
 	long long	*num;		/* PT_BOOL / PT_INT / PT_TIME */
 	int		*line;		/* main.cf line, 0 when not set there */
 	unsigned char	*set;
+	char		**file;		/* a name parameter's value read from
+					   the file its value names, or NULL */
 };
+
+/*
+ * The parameters that name this host or domain. As in Debian's Postfix
+ * ("myorigin = /etc/mailname"), a value that is an absolute path stands
+ * for the first line of that file; the result must be a domain name.
+ * In this order: mydomain's default comes from myhostname.
+ */
+static const char *const name_params[] = {
+	"myhostname", "mydomain", "myorigin",
+};
+
+#define MAILNAME_MAX	4096	/* a longer mail name file is a mistake */
 
 /* Strip trailing white space in place. */
 static void
@@ -156,6 +170,7 @@ config_new(void)
 	cf->num = xcalloc(cf->n, sizeof(long long));
 	cf->line = xcalloc(cf->n, sizeof(int));
 	cf->set = xcalloc(cf->n, 1);
+	cf->file = xcalloc(cf->n, sizeof(char *));
 
 	/* Postfix's computed defaults: the host name, qualified. */
 	if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
@@ -257,7 +272,10 @@ expand_into(const struct config *cf, const char *s, struct buf *out,
 			p++;
 		}
 		struct buf val = BUF_INIT;
-		if (i >= 0 && expand_into(cf, cf->raw[i], &val, depth + 1,
+		/* A name read from a file stands for the path that named it. */
+		if (i >= 0 && cf->file[i] != NULL)
+			buf_adds(&val, cf->file[i]);
+		else if (i >= 0 && expand_into(cf, cf->raw[i], &val, depth + 1,
 		    err, errlen) < 0) {
 			buf_free(&val);
 			return -1;
@@ -337,6 +355,137 @@ where(const struct config *cf, size_t i, char *w, size_t wlen)
 		snprintf(w, wlen, "default");
 }
 
+/*
+ * Postfix's mydomain default is $myhostname minus its first component,
+ * so a main.cf that sets only myhostname moves mydomain with it. The
+ * computed default from the system host name applies otherwise.
+ */
+static void
+derive_mydomain(struct config *cf)
+{
+	long h = param_index("myhostname"), d = param_index("mydomain");
+	char err[256], *host, *dot;
+
+	if (!cf->set[h] || cf->set[d])
+		return;
+	host = cf->file[h] != NULL ? xstrdup(cf->file[h]) :
+	    conf_expand(cf, cf->raw[h], err, sizeof(err));
+	if (host == NULL)
+		return;		/* config_finish reports the loop */
+	dot = strchr(host, '.');
+	free(cf->raw[d]);
+	cf->raw[d] = xstrdup(dot != NULL && dot[1] != '\0' ? dot + 1 :
+	    "localdomain");
+	free(host);
+}
+
+/*
+ * 1 when s is a domain name: dot-separated labels of letters, digits,
+ * '-' and '_' (host names in the wild have them), none empty or with a
+ * '-' at either end, at most 63 bytes each and 253 in all.
+ */
+static int
+is_domain(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i <= n; i++) {
+		if (s[i] == '.' || s[i] == '\0') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if (isalnum((unsigned char)s[i]) || s[i] == '_' ||
+		    (s[i] == '-' && label > 0)) {
+			if (++label > 63)
+				return 0;
+		} else
+			return 0;
+	}
+	return 1;
+}
+
+/* The first line of file path, trimmed, into *out; 0 or -1 with err. */
+static int
+read_mailname(const char *path, char **out, char *err, size_t errlen)
+{
+	struct buf text = BUF_INIT;
+	char *p, *end;
+
+	if (fs_read_file(path, &text, MAILNAME_MAX) < 0) {
+		snprintf(err, errlen, "cannot read %s: %s", path,
+		    errno == EFBIG ? "larger than 4 KB" : strerror(errno));
+		buf_free(&text);
+		return -1;
+	}
+	buf_addc(&text, '\0');
+	p = text.data;
+	p[strcspn(p, "\n")] = '\0';
+	while (isspace((unsigned char)*p))
+		p++;
+	end = p + strlen(p);
+	while (end > p && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	*out = xstrdup(p);
+	buf_free(&text);
+	return 0;
+}
+
+/*
+ * Settle myhostname, mydomain and myorigin (name_params): a value that
+ * is an absolute path is read from that file, and each must then be a
+ * domain name. 0, or -1 with err naming the setting and the fix. A $name
+ * loop is left to config_finish, which reports it.
+ */
+static int
+resolve_names(struct config *cf, char *err, size_t errlen)
+{
+	char e[256], w[300], *v, *name;
+	long i;
+
+	for (size_t k = 0; k < sizeof(name_params) / sizeof(*name_params);
+	    k++) {
+		i = param_index(name_params[k]);
+		free(cf->file[i]);
+		cf->file[i] = NULL;
+		if (k == 1)
+			derive_mydomain(cf);
+		if ((v = conf_expand(cf, cf->raw[i], e, sizeof(e))) == NULL)
+			continue;
+		where(cf, (size_t)i, w, sizeof(w));
+		if (v[0] == '/') {
+			if (read_mailname(v, &name, e, sizeof(e)) < 0) {
+				snprintf(err, errlen, "%s: %s = %s: %s; write "
+				    "this host's mail domain in it, or set %s "
+				    "to a domain name", w, name_params[k], v,
+				    e, name_params[k]);
+				free(v);
+				return -1;
+			}
+			cf->file[i] = name;
+			if (!is_domain(name)) {
+				snprintf(err, errlen, "%s: %s = %s: the first "
+				    "line of %s, \"%.60s\", is not a domain "
+				    "name; write this host's mail domain in "
+				    "it (such as host.example.com)", w,
+				    name_params[k], v, v, name);
+				free(v);
+				return -1;
+			}
+		} else if (!is_domain(v)) {
+			snprintf(err, errlen, "%s: %s = %.100s is not a domain "
+			    "name; set it to one (such as host.example.com), "
+			    "or to the path of a file that holds one such as "
+			    "/etc/mailname", w, name_params[k], v);
+			free(v);
+			return -1;
+		}
+		free(v);
+	}
+	return 0;
+}
+
 /* Expand every value and check its type; 0 or -1. */
 static int
 config_finish(struct config *cf, char *err, size_t errlen)
@@ -345,9 +494,15 @@ config_finish(struct config *cf, char *err, size_t errlen)
 	char e[256], w[300];
 	size_t n;
 
+	if (resolve_names(cf, err, errlen) < 0)
+		return -1;
 	t = param_table(&n);
 	for (size_t i = 0; i < n; i++) {
 		free(cf->val[i]);
+		if (cf->file[i] != NULL) {
+			cf->val[i] = xstrdup(cf->file[i]);
+			continue;
+		}
 		cf->val[i] = conf_expand(cf, cf->raw[i], e, sizeof(e));
 		if (cf->val[i] == NULL) {
 			where(cf, i, w, sizeof(w));
@@ -428,29 +583,6 @@ load_setting(void *arg, int lineno, const char *name, const char *value)
 	lc->cf->set[i] = 1;
 }
 
-/*
- * Postfix's mydomain default is $myhostname minus its first component,
- * so a main.cf that sets only myhostname moves mydomain with it. The
- * computed default from the system host name applies otherwise.
- */
-static void
-derive_mydomain(struct config *cf)
-{
-	long h = param_index("myhostname"), d = param_index("mydomain");
-	char err[256], *host, *dot;
-
-	if (!cf->set[h] || cf->set[d])
-		return;
-	host = conf_expand(cf, cf->raw[h], err, sizeof(err));
-	if (host == NULL)
-		return;		/* config_finish reports the loop */
-	dot = strchr(host, '.');
-	free(cf->raw[d]);
-	cf->raw[d] = xstrdup(dot != NULL && dot[1] != '\0' ? dot + 1 :
-	    "localdomain");
-	free(host);
-}
-
 /* Load dir/main.cf. */
 struct config *
 config_load(const char *dir, char *err, size_t errlen)
@@ -490,7 +622,6 @@ config_load(const char *dir, char *err, size_t errlen)
 	}
 	free(cf->raw[param_index("config_directory")]);
 	cf->raw[param_index("config_directory")] = xstrdup(dir);
-	derive_mydomain(cf);
 	if (config_finish(cf, err, errlen) < 0)
 		goto fail;
 	buf_free(&text);
@@ -540,7 +671,9 @@ config_free(struct config *cf)
 	for (size_t i = 0; i < cf->n; i++) {
 		free(cf->raw[i]);
 		free(cf->val[i]);
+		free(cf->file[i]);
 	}
+	free(cf->file);
 	free(cf->raw);
 	free(cf->val);
 	free(cf->num);

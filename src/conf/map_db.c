@@ -6,13 +6,20 @@
  * renames it over the old one, so a reader keeps the version it opened
  * until it notices the change (stat at most once a second, as texthash
  * does) and opens the new one; the daemon picks up a compiled table
- * without a restart. A .db older than its source is a warning in the
- * log once per change, and maps_stale() reports it to postern check.
+ * without a restart. maps_stale() reports a missing or stale .db to
+ * postern check.
  *
- * A .db that cannot be opened (not compiled yet, unreadable, a Berkeley
- * DB file left by Postfix) does not fail the open: lookups fail with the
- * reason and the command that fixes it, so the daemon starts, keeps the
- * mail that needs the table, and delivers it once the table is there.
+ * A .db that is missing, not a GDBM file (a Berkeley DB file left by
+ * Postfix, a stray) or older than its source does not stop the mail: on
+ * a host that another MTA left behind, /etc/aliases exists long before
+ * anyone runs newaliases, and the first cron mail to root must not wait
+ * for that. The lookups then read the source text itself (aliases(5) or
+ * postmap(1) format, re-read when it changes, as texthash: does), and
+ * the log says so once, with the command that compiles the table. Only
+ * when the source cannot be read either (or the .db is there but may
+ * not be read: the daemon restarts as root for that) do the lookups
+ * fail, with the reason and the fix, so the daemon keeps the mail that
+ * needs the table and delivers it once the table is there.
  *
  * The tables may hold passwords: values handed out are wiped when the
  * next one replaces them, and the buffers GDBM returns are wiped before
@@ -22,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,12 +65,25 @@ struct dbmap {
 	char		 error[512];	/* why db is NULL */
 	struct stat	 denied_st;	/* the last version we could not */
 	int		 denied;	/* open: EACCES (see db_load) */
-	int		 warned;	/* warned about a stale .db of... */
-	struct timespec	 warned_src;	/* ...this source mtime and */
-	struct timespec	 warned_db;	/* ...this .db mtime */
+	struct map_watch *text;		/* the source read as text while the
+					   .db is unusable or stale, or NULL */
+	char		 text_why[512];	/* why (logged once per reason) */
+	int		 no_text;	/* map_db_text_fallback(0) at the open */
+	int		 quiet;		/* opening: keep the warning for later */
+	char		*pending;	/* that warning, logged at the first
+					   lookup or refresh, or NULL */
 	char		*value;		/* the last value found */
 	size_t		 vsize;		/* bytes allocated for value */
 };
+
+/* Tables opened from now on may read their source (see map_db.h). */
+static int text_fallback = 1;
+
+void
+map_db_text_fallback(int on)
+{
+	text_fallback = on;
+}
 
 /* 1 when the type is compiled by postern map. */
 int
@@ -189,28 +210,6 @@ stale_msg(const struct dbmap *d, char *msg, size_t len)
 	    "", d->alias ? "-a " : "", d->type, d->name);
 }
 
-/* Warn once per change when the source is newer than the open .db. */
-static void
-stale_warn(struct dbmap *d)
-{
-	struct stat src;
-	char msg[1024];
-
-	if (stat(d->name, &src) < 0 ||
-	    !ts_after(&src.st_mtim, &d->dbst.st_mtim)) {
-		d->warned = 0;
-		return;
-	}
-	if (d->warned && ts_eq(&src.st_mtim, &d->warned_src) &&
-	    ts_eq(&d->dbst.st_mtim, &d->warned_db))
-		return;
-	stale_msg(d, msg, sizeof(msg));
-	log_warnx("%s: %s", d->title, msg);
-	d->warned = 1;
-	d->warned_src = src.st_mtim;
-	d->warned_db = d->dbst.st_mtim;
-}
-
 /* Close the open file, if any. */
 static void
 db_drop(struct dbmap *d)
@@ -259,38 +258,201 @@ db_load(struct dbmap *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* Stat the .db at most once a second; open it again if it changed. */
+/* A parser's warning about the source read as text, with the table. */
+static void
+text_warn(void *arg, const char *msg)
+{
+	struct map_watch *w = arg;
+
+	log_warnx("%s: %s", w->title, msg);
+}
+
+/* map_watch's parsers for the source: aliases(5) or postmap(1) text. */
+static int
+text_parse(struct map_watch *w, const char *data, size_t len, void **table,
+    int alias, char *err, size_t errlen)
+{
+	struct map_table *t = map_table_new();
+
+	if ((alias ? map_alias_parse : map_text_parse)(data, len, t, text_warn,
+	    w, err, errlen) < 0) {
+		map_table_free(t);
+		return -1;
+	}
+	*table = t;
+	return 0;
+}
+
+/* The source of an alias table (aliases(5)). */
+static int
+alias_text_parse(struct map_watch *w, const char *data, size_t len,
+    void **table, char *err, size_t errlen)
+{
+	return text_parse(w, data, len, table, 1, err, errlen);
+}
+
+/* The source of any other table (postmap(1) format). */
+static int
+plain_text_parse(struct map_watch *w, const char *data, size_t len,
+    void **table, char *err, size_t errlen)
+{
+	return text_parse(w, data, len, table, 0, err, errlen);
+}
+
+/* Wipe and free a table read from the source. */
+static void
+text_drop(void *table)
+{
+	map_table_free(table);
+}
+
+static void db_warn(struct dbmap *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Log a warning about the table; while it is being opened, keep it for
+ * the first lookup or refresh instead: `postern check` opens tables it
+ * never looks in (and reports them its own way), and a table opened
+ * twice must not say the same thing twice.
+ */
+static void
+db_warn(struct dbmap *d, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		fatal("vasprintf");	/* out of memory, as xasprintf */
+	va_end(ap);
+	if (d->quiet) {
+		free(d->pending);
+		d->pending = msg;
+		return;
+	}
+	log_warnx("%s", msg);
+	free(msg);
+}
+
+/* Log the warning kept at the open, if any. */
+static void
+db_flush_warning(struct dbmap *d)
+{
+	if (d->pending == NULL)
+		return;
+	log_warnx("%s", d->pending);
+	free(d->pending);
+	d->pending = NULL;
+}
+
+/* Stop reading the source as text; good: because the .db is good. */
+static void
+text_stop(struct dbmap *d, int good)
+{
+	if (d->text == NULL)
+		return;
+	map_watch_free(d->text);
+	free(d->text);
+	d->text = NULL;
+	d->text_why[0] = '\0';
+	if (good)
+		log_info("%s: %s is up to date; the lookups use it again",
+		    d->title, d->dbpath);
+}
+
+/*
+ * The .db cannot be used (why says so, with the fix): read the source
+ * as text instead, logging that once per reason. 0, or -1 with err when
+ * the source cannot be read or parsed either.
+ */
+static int
+text_start(struct dbmap *d, const char *why, char *err, size_t errlen)
+{
+	char e[512];
+
+	if (d->text == NULL) {
+		d->text = xcalloc(1, sizeof(*d->text));
+		if (map_watch_init(d->text, d->title, d->name, d->alias ?
+		    alias_text_parse : plain_text_parse, text_drop, e,
+		    sizeof(e)) < 0) {
+			free(d->text);
+			d->text = NULL;
+			d->text_why[0] = '\0';
+			snprintf(err, errlen, "%s; and the source %s cannot be "
+			    "read as text either: %.300s", why, d->name, e);
+			return -1;
+		}
+	}
+	if (strcmp(why, d->text_why) != 0) {
+		db_warn(d, "%s: %s; until then the lookups read %s as text",
+		    d->title, why, d->name);
+		strlcpy(d->text_why, why, sizeof(d->text_why));
+	}
+	return 0;
+}
+
+/*
+ * Look at the .db and its source now: open the .db again when it
+ * changed, and choose what the lookups read (see the top). A failure is
+ * logged once per change, not every second.
+ */
+static void
+db_update(struct dbmap *d)
+{
+	struct stat st, src;
+	char e[512], why[1024];
+	int was_ok = d->db != NULL, fallback = !d->no_text;
+
+	if (stat(d->dbpath, &st) < 0) {
+		map_db_open_msg(e, sizeof(e), d->type, d->name, d->alias,
+		    strerror(errno));
+		/* Changed to unusable: no lookup goes on with the old data. */
+		db_drop(d);
+	} else if (!was_ok || !same_file(&st, &d->dbst)) {
+		if (db_load(d, e, sizeof(e)) == 0) {
+			if (was_ok || d->error[0] != '\0')
+				log_info("%s: %s changed, opened again",
+				    d->title, d->dbpath);
+		} else {
+			/* Unreadable for us: root reads it (db_denied). */
+			fallback = fallback && errno != EACCES;
+			db_drop(d);
+		}
+	}
+	if (d->db != NULL) {
+		if (!fallback || stat(d->name, &src) < 0 ||
+		    !ts_after(&src.st_mtim, &d->dbst.st_mtim)) {
+			text_stop(d, 1);
+			d->error[0] = '\0';
+			return;
+		}
+		stale_msg(d, e, sizeof(e));
+	}
+	if (fallback && text_start(d, e, why, sizeof(why)) == 0) {
+		d->error[0] = '\0';
+		return;
+	}
+	if (!fallback) {
+		strlcpy(why, e, sizeof(why));
+		text_stop(d, 0);
+	}
+	if (was_ok || strcmp(why, d->error) != 0)
+		db_warn(d, "%s: %s; its lookups fail until it is fixed",
+		    d->title, why);
+	strlcpy(d->error, why, sizeof(d->error));
+}
+
+/* Look at the files at most once a second (or when told to). */
 static void
 db_check(struct dbmap *d)
 {
-	struct stat st;
-	char e[512];
 	int64_t now = now_mono_ms();
-	int was_ok = d->db != NULL;
 
 	if (!d->force && now - d->checked < RECHECK_MS)
 		return;
 	d->force = 0;
 	d->checked = now;
-	if (stat(d->dbpath, &st) < 0) {
-		map_db_open_msg(e, sizeof(e), d->type, d->name, d->alias,
-		    strerror(errno));
-	} else if (was_ok && same_file(&st, &d->dbst)) {
-		stale_warn(d);
-		return;
-	} else if (db_load(d, e, sizeof(e)) == 0) {
-		log_info("%s: %s changed, opened again", d->title, d->dbpath);
-		d->error[0] = '\0';
-		stale_warn(d);
-		return;
-	}
-	/* Changed to unusable: a lookup must not go on with the old data. */
-	db_drop(d);
-	/* Log the change to broken once, not every second. */
-	if (was_ok || strcmp(e, d->error) != 0)
-		log_warnx("%s: %s; its lookups fail until it is fixed",
-		    d->title, e);
-	strlcpy(d->error, e, sizeof(d->error));
+	db_update(d);
 }
 
 /* Keep a copy of a found value, wiping the previous one. */
@@ -332,6 +494,20 @@ db_find(void *state, const char *key, const char **value, char *err,
 	datum k, v;
 
 	db_check(d);
+	db_flush_warning(d);
+	if (d->text != NULL) {
+		struct map_table *t = map_watch_table(d->text, why,
+		    sizeof(why));
+
+		if (t == NULL) {
+			snprintf(err, errlen, "%s; and the source %s cannot be "
+			    "read as text either: %.300s", d->text_why,
+			    d->name, why);
+			return MAP_ERROR;
+		}
+		*value = map_table_get(t, key);
+		return *value != NULL ? MAP_FOUND : MAP_NOTFOUND;
+	}
 	if (d->db == NULL) {
 		strlcpy(err, d->error, errlen);
 		return MAP_ERROR;
@@ -361,6 +537,8 @@ db_recheck(void *state)
 	struct dbmap *d = state;
 
 	d->force = 1;
+	if (d->text != NULL)
+		map_watch_recheck(d->text);
 }
 
 /* Look at the file now, as a lookup would. */
@@ -368,25 +546,37 @@ static void
 db_refresh(void *state)
 {
 	db_check(state);
+	db_flush_warning(state);
 }
 
-/* Report a missing or stale .db, from the files as they are now. */
+/*
+ * Report a missing or stale .db, from the files as they are now, or a
+ * .db that could not be opened (a Berkeley DB file); and whether the
+ * lookups read the source instead.
+ */
 static void
 db_stale(void *state, maps_report_fn cb, void *arg)
 {
 	struct dbmap *d = state;
 	struct stat src, db;
 	char msg[1024];
+	size_t n;
 
-	if (stat(d->dbpath, &db) < 0) {
+	if (stat(d->dbpath, &db) < 0)
 		map_db_open_msg(msg, sizeof(msg), d->type, d->name, d->alias,
 		    strerror(errno));
-		cb(arg, msg);
-	} else if (stat(d->name, &src) == 0 &&
-	    ts_after(&src.st_mtim, &db.st_mtim)) {
+	else if (stat(d->name, &src) == 0 &&
+	    ts_after(&src.st_mtim, &db.st_mtim))
 		stale_msg(d, msg, sizeof(msg));
-		cb(arg, msg);
-	}
+	else if (d->db == NULL && d->text != NULL)
+		strlcpy(msg, d->text_why, sizeof(msg));
+	else
+		return;
+	n = strlen(msg);
+	if (!d->no_text && stat(d->name, &src) == 0)
+		snprintf(msg + n, sizeof(msg) - n, "; until then the lookups "
+		    "read %s as text", d->name);
+	cb(arg, msg);
 }
 
 /* Close a table, wiping the last value. */
@@ -396,6 +586,11 @@ db_close(void *state)
 	struct dbmap *d = state;
 
 	db_drop(d);
+	if (d->text != NULL) {
+		map_watch_free(d->text);
+		free(d->text);
+	}
+	free(d->pending);
 	if (d->value != NULL) {
 		explicit_bzero(d->value, d->vsize);
 		free(d->value);
@@ -430,9 +625,11 @@ db_open(const char *type, const char *title, const char *name,
 	d->dbpath = map_db_path(name);
 	/* The parameter, first in the title, says what the table is for. */
 	d->alias = strncmp(title, "alias", 5) == 0;
+	d->no_text = !text_fallback;
 	/* Not a failure: the lookups report it (see the top). */
-	if (db_load(d, d->error, sizeof(d->error)) == 0)
-		stale_warn(d);
+	d->quiet = 1;
+	db_update(d);
+	d->quiet = 0;
 	d->checked = now_mono_ms();
 	*ops = &db_ops;
 	*state = d;

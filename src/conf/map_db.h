@@ -23,19 +23,29 @@
 /*
  * Open functions for maps.c's type table (see map_open_fn). The name
  * must be absolute. NAME.db is opened read-only at once; when it cannot
- * be (missing, unreadable, not made by postern map), the open still
- * succeeds and every lookup fails with the reason and the command that
- * fixes it, so a daemon keeps the mail instead of refusing to start, and
- * goes on once the table is compiled. The file is checked (stat) at most
- * once a second and opened again when it changed; a source file newer
- * than the .db is a warning in the log, once per change. A title that
- * starts with "alias" (alias_maps, alias_database) makes the advice
+ * be (missing, not made by postern map) or is older than its source,
+ * the open still succeeds and the lookups read the source file as text
+ * (aliases(5) format for an alias table), logged once with the command
+ * that compiles it; when the source cannot be read either, or the .db
+ * may not be read, every lookup fails with the reason and the fix, so a
+ * daemon keeps the mail instead of refusing to start, and goes on once
+ * the table is compiled. The files are checked (stat) at most once a
+ * second; a .db that changed is opened again, and used again once it is
+ * not older than its source. A title that starts with "alias"
+ * (alias_maps, alias_database) marks an alias table and makes the advice
  * name newaliases.
  */
 int map_hash_open(const char *title, const char *name,
     const struct map_ops **ops, void **state, char *err, size_t errlen);
 int map_btree_open(const char *title, const char *name,
     const struct map_ops **ops, void **state, char *err, size_t errlen);
+
+/*
+ * Whether tables opened from now on in this process may read the source
+ * as text when the .db cannot be used (default 1). `postern map -q`
+ * turns it off: like postmap -q, it answers from the .db only.
+ */
+void map_db_text_fallback(int on);
 
 /* 1 when type ("hash", "btree") is a type that postern map compiles. */
 int map_db_type(const char *type);

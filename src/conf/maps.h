@@ -8,7 +8,8 @@
  *
  * Types so far: texthash (a postmap(1) source file read as text, and
  * read again when it changes), hash and btree (GDBM files NAME.db that
- * `postern map` compiles from NAME, opened again when they change),
+ * `postern map` compiles from NAME, opened again when they change; NAME
+ * read as text while NAME.db is missing, foreign or stale),
  * inline:{ key=value, ... }, static, and postern's own exec:/path (a
  * program asked for each key, e.g. an OAuth token helper; answers
  * cached).

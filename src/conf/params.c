@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conf/params.h"
+#include "lib/version.h"
 
 #define DAY	86400LL
 #define STR(n, d)		{ n, d, PT_STR, 0, 0, 0, 0 }
@@ -39,6 +40,7 @@ static const struct param_def table[] = {
 	IGN("inet_interfaces", "loopback-only"),
 	IGN("inet_protocols", "all"),
 	STR("mail_owner", "postern"),
+	STR("mail_version", POSTERN_VERSION),
 	STR("maillog_file", ""),
 	TIME("maximal_backoff_time", "4000s", 's', 1, 100 * DAY),
 	TIME("maximal_queue_lifetime", "5d", 'd', 0, 100 * DAY),

@@ -1,7 +1,17 @@
 /*
- * rewrite.c - what the relay sees: smtp_generic_maps on the envelope and
- * the address headers, then smtp_header_checks, applied by the worker to
- * each message on its way out. The queue file is never changed.
+ * rewrite.c - what the relay sees: the address headers of locally
+ * submitted mail qualified with $myorigin (Postfix's cleanup does it with
+ * append_at_myorigin and append_dot_mydomain: cron writes "From: root
+ * (Cron Daemon)", mailx "To: root"), smtp_generic_maps on the envelope
+ * and the address headers, then smtp_header_checks, applied by the worker
+ * to each message on its way out.
+ *
+ * The queue file is never changed: it keeps the message as received, so
+ * that a changed myorigin or generic table applies to mail still queued,
+ * and sendmail stays a plain writer. Qualification happens here rather
+ * than at enqueue for the same reason; a message that came over the
+ * network (qfile flag "remote") keeps its headers as they are, as
+ * Postfix's local_header_rewrite_clients leaves remote clients' alone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +22,7 @@
 #include "conf/maps.h"
 #include "deliver/worker.h"
 #include "lib/xalloc.h"
+#include "mail/addr.h"
 #include "mail/addrlist.h"
 #include "mail/addrmap.h"
 #include "mail/hchecks.h"
@@ -24,6 +35,8 @@ struct gen {
 	struct addr_map_ctx	 ctx;
 	const char		**local;
 	char			*lhost;		/* localhost.$mydomain */
+	/* Qualify header addresses first; NULL: not this message. */
+	const struct addr_rewrite *qual;
 	char			*err;
 	size_t			 errlen;
 	int			 failed;
@@ -63,30 +76,46 @@ gen_free(struct gen *g)
 	free(g->lhost);
 }
 
+/* 1 when the parameter names at least one table. */
+static int
+has_tables(const struct maps *m)
+{
+	return m != NULL && *maps_title(m) != '\0';
+}
+
 /* One address; MAP_* with *out. */
 static int
 gen_find(struct gen *g, const char *addr, char **out)
 {
 	*out = NULL;
-	if (*addr == '\0')
+	if (*addr == '\0' || !has_tables(g->wc->generic))
 		return MAP_NOTFOUND;
 	return addr_map_find(g->wc->generic, addr, &g->ctx, out, g->err,
 	    g->errlen);
 }
 
-/* hdr_rewrite_addrs' callback: the new address, or NULL. */
+/*
+ * hdr_rewrite_addrs' callback: the address qualified (when this message
+ * gets it), then its smtp_generic_maps result; the new address, or NULL.
+ */
 static char *
 gen_header(void *arg, const char *addr)
 {
 	struct gen *g = arg;
-	char *out;
+	char *q = NULL, *out;
 
 	if (g->failed)
 		return NULL;
-	if (gen_find(g, addr, &out) == MAP_ERROR) {
+	if (g->qual != NULL)
+		q = addr_qualify_canon(addr, g->qual);
+	if (gen_find(g, q != NULL ? q : addr, &out) == MAP_ERROR) {
 		g->failed = 1;
+		free(q);
 		return NULL;
 	}
+	if (out == NULL)
+		return q;
+	free(q);
 	return out;
 }
 
@@ -106,13 +135,6 @@ gen_env(struct gen *g, char **addr)
 	return 0;
 }
 
-/* 1 when the parameter names at least one table. */
-static int
-has_tables(const struct maps *m)
-{
-	return m != NULL && *maps_title(m) != '\0';
-}
-
 /* smtp_generic_maps for one address (see worker.h). */
 int
 worker_generic(const struct worker_cfg *wc, const char *addr, char **out,
@@ -130,6 +152,17 @@ worker_generic(const struct worker_cfg *wc, const char *addr, char **out,
 	return rc;
 }
 
+/* The qualification of header addresses for env, or NULL (see the top). */
+static const struct addr_rewrite *
+header_qual(const struct worker_cfg *wc, const struct qenv *env)
+{
+	const struct addr_rewrite *rw = &wc->rt.rw;
+
+	if (env->flags & QF_REMOTE)
+		return NULL;
+	return rw->append_at_myorigin || rw->append_dot_mydomain ? rw : NULL;
+}
+
 /* Rewrite one message (see worker.h). */
 int
 worker_rewrite(const struct worker_cfg *wc, const char *qid,
@@ -138,21 +171,26 @@ worker_rewrite(const struct worker_cfg *wc, const char *qid,
 {
 	struct buf hdr = BUF_INIT;
 	struct gen g;
-	size_t hlen, boff;
-	int rc = -1;
+	size_t hlen, boff, changed = 0;
+	int rc = -1, gen = has_tables(wc->generic);
 
 	buf_reset(out);
-	if (!has_tables(wc->generic) && !has_tables(wc->hchecks))
-		return 0;
-	hdr_split(msg, len, &hlen, &boff);
 	gen_init(&g, wc, err, errlen);
-	if (has_tables(wc->generic)) {
+	g.qual = header_qual(wc, env);
+	if (!gen && !has_tables(wc->hchecks) && g.qual == NULL) {
+		rc = 0;
+		goto out;
+	}
+	hdr_split(msg, len, &hlen, &boff);
+	if (gen) {
 		if (gen_env(&g, &env->sender) < 0)
 			goto out;
 		for (size_t i = 0; i < env->nrcpt; i++)
 			if (gen_env(&g, &env->rcpt[i].addr) < 0)
 				goto out;
-		(void)hdr_rewrite_addrs(msg, hlen, gen_header, &g, &hdr);
+	}
+	if (gen || g.qual != NULL) {
+		changed = hdr_rewrite_addrs(msg, hlen, gen_header, &g, &hdr);
 		if (g.failed)
 			goto out;
 	} else
@@ -162,6 +200,10 @@ worker_rewrite(const struct worker_cfg *wc, const char *qid,
 		if (hchk_apply(wc->hchecks, hdr.data, hdr.len, out, qid, err,
 		    errlen) < 0)
 			goto out;
+	} else if (changed == 0) {
+		/* Nothing in the message changed: send it as it is. */
+		rc = 0;
+		goto out;
 	} else
 		buf_add(out, hdr.data, hdr.len);
 	buf_add(out, msg + hlen, len - hlen);

@@ -126,9 +126,10 @@ struct job_msg {
 void job_msg_clear(struct job_msg *jm);
 
 /*
- * Rewrite a message on its way out (rewrite.c): smtp_generic_maps on the
- * sender, the recipients and the address headers, then
- * smtp_header_checks. env's sender and recipients are replaced in place;
+ * Rewrite a message on its way out (rewrite.c): the address headers of a
+ * message not flagged remote qualified (append_at_myorigin,
+ * append_dot_mydomain), smtp_generic_maps on the sender, the recipients
+ * and the address headers, then smtp_header_checks. env's sender and recipients are replaced in place;
  * the new message goes to out. Returns 1 (out holds the message to
  * send), 0 (nothing to change: send msg as it is), or -1 with err on a
  * lookup error (the message waits).

@@ -2,10 +2,12 @@
  * util.c - time, descriptor and parsing helpers.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -14,6 +16,7 @@
 #include <bsd/unistd.h>
 
 #include "lib/util.h"
+#include "lib/version.h"
 
 /* Wall-clock time in seconds. */
 double
@@ -203,4 +206,20 @@ signals_to_pipe(int fds[2])
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
+}
+
+/* --help and --version (see util.h). */
+int
+std_long_option(int argc, char **argv, const char *prog, const char *help)
+{
+	if (argc != 2)
+		return -1;
+	if (strcmp(argv[1], "--version") == 0)
+		printf("%s (postern) %s\n", prog, POSTERN_VERSION);
+	else if (strcmp(argv[1], "--help") == 0)
+		fputs(help, stdout);
+	else
+		return -1;
+	/* A full disk or a closed pipe is not success. */
+	return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EX_IOERR;
 }

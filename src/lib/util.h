@@ -30,6 +30,16 @@ int fd_wait(int fd, short events, int64_t deadline, short *revents);
 int set_nonblock(int fd);
 /* The last path component of s (no copy). */
 const char *path_base(const char *s);
+
+/*
+ * The long options every program answers, as the only argument:
+ * "--help" prints help (and "--version" the line "PROG (postern)
+ * VERSION") to standard output and returns the exit status (0, or
+ * EX_IOERR when the output could not be written). Returns -1 for any
+ * other command line.
+ */
+int std_long_option(int argc, char **argv, const char *prog,
+    const char *help);
 /* Parse a decimal integer in [min, max]; 0 or -1 (errstr set). */
 int parse_ll(const char *s, long long min, long long max, long long *out,
     const char **errstr);

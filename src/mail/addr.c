@@ -142,6 +142,16 @@ domain_at(const char *addr)
 	return strchr(p, '@');
 }
 
+/* 1 when domain gets ".$mydomain" (append_dot_mydomain): no dot in it. */
+static int
+wants_dot(const char *domain, const struct addr_rewrite *rw)
+{
+	/* Never touch an address literal such as user@[192.0.2.1]. */
+	return rw->append_dot_mydomain && domain[0] != '\0' &&
+	    domain[0] != '[' && strchr(domain, '.') == NULL &&
+	    rw->mydomain != NULL && *rw->mydomain != '\0';
+}
+
 /* Qualify a bare name with $myorigin and a dotless domain with $mydomain. */
 char *
 addr_qualify(const char *addr, const struct addr_rewrite *rw)
@@ -163,12 +173,39 @@ addr_qualify(const char *addr, const struct addr_rewrite *rw)
 		free(tmp);
 		return res;
 	}
-	/* Never touch an address literal such as user@[192.0.2.1]. */
-	if (rw->append_dot_mydomain && at[1] != '\0' && at[1] != '[' &&
-	    strchr(at + 1, '.') == NULL && rw->mydomain != NULL &&
-	    *rw->mydomain != '\0')
+	if (wants_dot(at + 1, rw))
 		return xasprintf("%s.%s", addr, rw->mydomain);
 	return xstrdup(addr);
+}
+
+/*
+ * Qualify a header address in canonical form; split first, so that a
+ * quoted local part holding '@' ("\"a@b\"") still counts as bare.
+ */
+char *
+addr_qualify_canon(const char *addr, const struct addr_rewrite *rw)
+{
+	char *local = NULL, *domain = NULL, *tmp, *res = NULL;
+
+	if (*addr == '\0' || addr_split(addr, &local, &domain) < 0)
+		return NULL;
+	if (domain == NULL) {
+		if (!rw->append_at_myorigin || rw->myorigin == NULL ||
+		    *rw->myorigin == '\0')
+			goto out;
+		domain = xstrdup(rw->myorigin);
+	} else if (!wants_dot(domain, rw))
+		goto out;
+	if (wants_dot(domain, rw)) {
+		tmp = xasprintf("%s.%s", domain, rw->mydomain);
+		free(domain);
+		domain = tmp;
+	}
+	res = addr_join(local, domain);
+out:
+	free(local);
+	free(domain);
+	return res;
 }
 
 /* Append an address to a list. */

@@ -43,6 +43,15 @@ int addr_check(const char *in, int allow_empty, char **out, char *err,
 char *addr_qualify(const char *addr, const struct addr_rewrite *rw);
 
 /*
+ * The same for an address in canonical form as addrlist_parse gives it
+ * (a header address: "root", "\"john doe\"", "root@host"): the local
+ * part is found by parsing, not at the last '@'. Returns the qualified
+ * address in canonical form (a new string), or NULL when it stays as it
+ * is (already qualified, qualification off, empty or unusable).
+ */
+char *addr_qualify_canon(const char *addr, const struct addr_rewrite *rw);
+
+/*
  * Extract the addresses of an address-list header value (folded lines
  * allowed) and append them to l: "Bob <bob@x>", "bob@x (Bob)",
  * "\"Smith, J\" <j@x>", groups "team: a@x, b@x;" and

@@ -85,6 +85,31 @@ is_local(const char *domain, const struct addr_map_ctx *ctx)
 	return 0;
 }
 
+/*
+ * Warn about a result with several addresses once per table and address
+ * in a process: one message is looked up for its envelope and each of
+ * its headers, and `postern route` asks for the same address several
+ * times; the same warning over and over hides the others.
+ */
+static void
+warn_several(const struct maps *m, const char *addr, size_t n)
+{
+	static char *seen[32];
+	static size_t next;
+	char *msg = xasprintf("%s: lookup of %s: the result has %zu "
+	    "addresses; using the first", maps_title(m), addr, n);
+
+	for (size_t i = 0; i < sizeof(seen) / sizeof(*seen); i++)
+		if (seen[i] != NULL && strcmp(seen[i], msg) == 0) {
+			free(msg);
+			return;
+		}
+	log_warnx("%s", msg);
+	free(seen[next]);
+	seen[next] = msg;
+	next = (next + 1) % (sizeof(seen) / sizeof(*seen));
+}
+
 /* One maps search; partial keys skip pattern tables. */
 static int
 find(struct maps *m, const char *key, int partial, const char **value,
@@ -148,8 +173,7 @@ make_result(struct maps *m, const char *addr, const char *value,
 		goto out;
 	}
 	if (l.n > 1)
-		log_warnx("%s: lookup of %s: the result has %zu addresses; "
-		    "using the first", maps_title(m), addr, l.n);
+		warn_several(m, addr, l.n);
 	/* A canonical addr-spec always splits. */
 	if (addr_split(l.v[0].addr, &local, &domain) < 0)
 		goto out;

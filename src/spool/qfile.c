@@ -104,9 +104,10 @@ qfile_format_env(const struct qenv *e, struct buf *out)
 		buf_addf(out, "ret %s\n", e->ret);
 	if (e->envid)
 		buf_addf(out, "envid %s\n", e->envid);
-	if (e->flags & (QF_8BIT | QF_EXPANDED))
-		buf_addf(out, "flags%s%s\n", (e->flags & QF_8BIT) ? " 8bit" : "",
-		    (e->flags & QF_EXPANDED) ? " expanded" : "");
+	if (e->flags & (QF_8BIT | QF_EXPANDED | QF_REMOTE))
+		buf_addf(out, "flags%s%s%s\n", (e->flags & QF_8BIT) ? " 8bit" :
+		    "", (e->flags & QF_EXPANDED) ? " expanded" : "",
+		    (e->flags & QF_REMOTE) ? " remote" : "");
 	for (size_t i = 0; i < e->nrcpt; i++) {
 		buf_addf(out, "recipient %s\n", e->rcpt[i].addr);
 		if (e->rcpt[i].orig)
@@ -195,13 +196,14 @@ record_number(struct qparse *p, const char *key, const char *v)
 	return 0;
 }
 
-/* "flags 8bit expanded": known words, each once, one record. */
+/* "flags 8bit expanded remote": known words, each once, one record. */
 static int
 flags_record(struct qparse *p, struct qenv *e, const char *v)
 {
 	static const struct { const char *word; unsigned bit; } fw[] = {
 		{ "8bit", QF_8BIT },
 		{ "expanded", QF_EXPANDED },
+		{ "remote", QF_REMOTE },
 	};
 	const char *w = v;
 	size_t len, i;

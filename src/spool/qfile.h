@@ -12,7 +12,8 @@
  *   envid abc123                        optional: sendmail -V
  *   flags 8bit expanded                 optional words: 8bit: the message
  *                                       has 8-bit bytes; expanded: the
- *                                       daemon applied alias_maps
+ *                                       daemon applied alias_maps; remote:
+ *                                       came over the network
  *   recipient bob@example.com           one per recipient, in order
  *   orig-recipient bob                  optional: the address as given,
  *                                       applies to the recipient above
@@ -37,6 +38,12 @@
 
 #define QF_8BIT		0x01	/* message has bytes >= 0x80 */
 #define QF_EXPANDED	0x02	/* alias_maps applied to the recipients */
+/*
+ * Submitted over the network (the LAN listener), not by a local program:
+ * its header addresses are not qualified with $myorigin (Postfix's
+ * local_header_rewrite_clients). sendmail never sets it.
+ */
+#define QF_REMOTE	0x04
 /*
  * The largest queue file the daemon reads. sendmail refuses to commit a
  * larger one: a file it cannot read would sit in the queue for ever,

@@ -152,6 +152,49 @@ def test_install_destdir_twice_and_uninstall(tmp_path):
                     "var/spool/postern/deferred/ABCDEF123"], left
 
 
+def test_destdir_install_ignores_the_hosts_users(tmp_path):
+    """With DESTDIR and without CREATE_USER=yes, nothing depends on the
+    users of this host: no spool tree, no set-group-ID sendmail, even
+    where a postern user exists (after a real make install)."""
+    for env in ({}, {"CREATE_USER": "no"}):
+        dest = tmp_path / ("root%d" % len(env))
+        r = run_install(dest, env=env)
+        assert r.returncode == 0, r.stderr
+        assert "made by posternd at its first start" in r.stdout, r.stdout
+        assert not (dest / "var").exists()
+        mode = os.stat(dest / "usr/sbin/sendmail").st_mode
+        assert not mode & stat.S_ISGID, oct(mode)
+
+
+def test_install_compiles_etc_aliases(tmp_path, bins):
+    """/etc/aliases under DESTDIR is compiled; a .db that is not postern's
+    (Postfix's Berkeley DB file) is left alone; an up-to-date one too."""
+    import dbm.ndbm
+    dest = tmp_path / "root"
+    (dest / "etc").mkdir(parents=True)
+    aliases = dest / "etc/aliases"
+    aliases.write_text("postmaster: root\nroot: you@example.com\n")
+    r = run_install(dest, env={"CREATE_USER": "no"})
+    assert r.returncode == 0, r.stderr
+    assert "compiled /etc/aliases into /etc/aliases.db" in r.stdout, r.stdout
+    cp = subprocess.run([bins["postern"], "map", "-s",
+                         "hash:%s" % aliases], capture_output=True, text=True)
+    assert sorted(cp.stdout.splitlines()) == ["postmaster root",
+                                              "root you@example.com"], cp
+    r = run_install(dest, env={"CREATE_USER": "no"})
+    assert "/etc/aliases.db is up to date" in r.stdout, r.stdout
+
+    os.unlink(str(aliases) + ".db")
+    with dbm.ndbm.open(str(aliases), "c") as db:    # writes aliases.db
+        db[b"root\0"] = b"you@example.com\0"
+    before = (dest / "etc/aliases.db").read_bytes()
+    os.utime(aliases, (2000000000, 2000000000))     # newer than the .db
+    r = run_install(dest, env={"CREATE_USER": "no"})
+    assert r.returncode == 0, r.stderr
+    assert "leaving /etc/aliases.db alone" in r.stdout, r.stdout
+    assert (dest / "etc/aliases.db").read_bytes() == before
+
+
 # Run in a private mount namespace with a copy of /etc over /etc: user
 # and group creation is real, and the machine's own files stay as they are.
 NS_SCRIPT = r"""

@@ -324,15 +324,16 @@ def test_daemon_uses_recompiled_table(auth_sandbox):
 
 
 def test_daemon_keeps_mail_without_db(auth_sandbox):
-    """With the .db missing, posternd starts and keeps the mail: deferred,
-    the log names the file and the command that compiles it; once the
-    table is compiled, a flush delivers it."""
+    """With the .db and its source missing, posternd starts and keeps the
+    mail: deferred, the log names the file and the command that compiles
+    it; once the table is compiled, a flush delivers it. (With the source
+    there, the daemon reads it as text: test_daemon_reads_source_without_db.)
+    """
     pw = new_secret()
     sb = auth_sandbox({"alice": pw}, ["PLAIN"],
                       smtp_sasl_tls_security_options="noanonymous")
     sb.secrets = {pw}
     path = os.path.join(sb.confdir, "sasl_passwd")
-    write(path, "%s alice:%s\n" % (sb.relay, pw))
     sb.write_config(smtp_sasl_password_maps="hash:" + path)
     sb.start_daemon()
     marker = send(sb)
@@ -342,11 +343,32 @@ def test_daemon_keeps_mail_without_db(auth_sandbox):
     assert sb.smarthost.messages == []
     sb.wait(lambda: sb.find_qid(qid) == ["deferred"], what="deferred")
 
+    write(path, "%s alice:%s\n" % (sb.relay, pw))
     assert sb.postern(["map", "hash:" + path]).returncode == 0
     time.sleep(1.2)
     assert sb.postern(["flush"]).returncode == 0
     m = delivered(sb, marker)
     assert m.auth == {"user": "alice", "mechanism": "PLAIN"}, m.auth
+    no_secret_leaked(sb)
+
+
+def test_daemon_reads_source_without_db(auth_sandbox):
+    """sasl_passwd written but not compiled: the login comes from the
+    text at once, and the log says once which command compiles it."""
+    pw = new_secret()
+    sb = auth_sandbox({"alice": pw}, ["PLAIN"],
+                      smtp_sasl_tls_security_options="noanonymous")
+    sb.secrets = {pw}
+    path = os.path.join(sb.confdir, "sasl_passwd")
+    write(path, "%s alice:%s\n" % (sb.relay, pw))
+    sb.write_config(smtp_sasl_password_maps="hash:" + path)
+    sb.start_daemon()
+    m = delivered(sb, send(sb))
+    assert m.auth == {"user": "alice", "mechanism": "PLAIN"}, m.auth
+    lines = sb.log_lines("until then the lookups read %s as text"
+                         % re.escape(path))
+    assert len(lines) == 1, sb.log_text()
+    assert "compile it with: postern map hash:%s" % path in lines[0]
     no_secret_leaked(sb)
 
 

@@ -101,6 +101,42 @@ test_qualify(void **state)
 	qual("alice", &rw, "alice");
 }
 
+/* addr_qualify_canon(in) is want (NULL: left as it is). */
+static void
+qcanon(const char *in, const struct addr_rewrite *rw, const char *want)
+{
+	char *out = addr_qualify_canon(in, rw);
+
+	if (want == NULL && out != NULL)
+		fail_msg("\"%s\" gave \"%s\", want unchanged", in, out);
+	if (want != NULL && (out == NULL || strcmp(out, want) != 0))
+		fail_msg("\"%s\" gave \"%s\", want \"%s\"", in,
+		    out ? out : "(unchanged)", want);
+	free(out);
+}
+
+/* Header addresses in canonical form: the local part found by parsing. */
+static void
+test_qualify_canon(void **state)
+{
+	struct addr_rewrite rw = { "host.example.org", "example.org", 1, 0 };
+
+	qcanon("root", &rw, "root@host.example.org");
+	qcanon("\"john doe\"", &rw, "\"john doe\"@host.example.org");
+	/* A quoted '@' is part of the local part: still no domain. */
+	qcanon("\"a@b\"", &rw, "\"a@b\"@host.example.org");
+	qcanon("root@other.net", &rw, NULL);
+	qcanon("root@box", &rw, NULL);
+	qcanon("", &rw, NULL);
+	rw.append_dot_mydomain = 1;
+	qcanon("root@box", &rw, "root@box.example.org");
+	qcanon("root@[192.0.2.1]", &rw, NULL);
+	rw.myorigin = "box";
+	qcanon("root", &rw, "root@box.example.org");
+	rw.append_at_myorigin = 0;
+	qcanon("root", &rw, NULL);
+}
+
 /* Parse an address-list value and compare with want (NULL-terminated). */
 static void
 list(const char *value, const char *const *want)
@@ -355,6 +391,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_qualify),
+		cmocka_unit_test(test_qualify_canon),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_list_bad),
 		cmocka_unit_test(test_mailbox),

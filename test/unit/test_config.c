@@ -380,6 +380,49 @@ test_load_bad_values(void **state)
 	expect_load_error("relayhost\n", "main.cf", "line 1");
 	expect_load_error("myorigin = $mydomain\nmydomain = $myorigin\n",
 	    "main.cf line", "loop");
+	/* Names: a path is a file to read; what is left must be a domain. */
+	expect_load_error("myorigin = /nonexistent/mailname\n",
+	    "main.cf line 1: myorigin = /nonexistent/mailname", "cannot read");
+	expect_load_error("myhostname = a..b\n", "main.cf line 1",
+	    "myhostname = a..b is not a domain name");
+	expect_load_error("mydomain = -\n", "main.cf line 1",
+	    "mydomain = - is not a domain name");
+	expect_load_error("myorigin =\n", "main.cf line 1",
+	    "not a domain name");
+}
+
+/* myorigin = /etc/mailname: the first line, trimmed, is the name. */
+static void
+test_name_from_file(void **state)
+{
+	char err[512], path[300], text[400], *dir = make_confdir(NULL);
+	struct buf logged = BUF_INIT;
+	struct config *cf;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/mailname", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(" Mail.Example.ORG \nnext line\n", f);
+	assert_int_equal(fclose(f), 0);
+	snprintf(text, sizeof(text), "myhostname = %s\n", path);
+	cf = load_text(text, err, sizeof(err), &logged);
+	assert_non_null(cf);
+	buf_free(&logged);
+	assert_string_equal(conf_str(cf, "myhostname"), "Mail.Example.ORG");
+	assert_string_equal(conf_str(cf, "mydomain"), "Example.ORG");
+	assert_string_equal(conf_str(cf, "myorigin"), "Mail.Example.ORG");
+	assert_string_equal(conf_raw(cf, "myhostname"), path);
+	/* config_set settles the names again. */
+	assert_int_equal(config_set(cf, "myorigin", path, err,
+	    sizeof(err)), 0);
+	assert_string_equal(conf_str(cf, "myorigin"), "Mail.Example.ORG");
+	assert_int_equal(config_set(cf, "myorigin", "a b", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "is not a domain name"));
+	config_free(cf);
+	unlink(path);
+	remove_confdir(dir);
 }
 
 /* A missing main.cf means all defaults; continuation works in a file. */
@@ -453,6 +496,7 @@ main(void)
 		cmocka_unit_test(test_defaults_load),
 		cmocka_unit_test(test_load_unknown_warns),
 		cmocka_unit_test(test_load_bad_values),
+		cmocka_unit_test(test_name_from_file),
 		cmocka_unit_test(test_load_missing_and_continued),
 		cmocka_unit_test(test_load_mydomain_follows),
 	};

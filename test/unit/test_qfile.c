@@ -77,6 +77,18 @@ test_round_trip(void **state)
 	assert_int_equal(e.size, strlen(MSG));
 	assert_memory_equal(b.data + off, MSG, strlen(MSG));
 	qenv_free(&e);
+
+	/* Every flag word survives the trip. */
+	sample_env(&e);
+	e.flags = QF_8BIT | QF_EXPANDED | QF_REMOTE;
+	buf_reset(&b);
+	assert_int_equal(qfile_format_env(&e, &b), 0);
+	qenv_free(&e);
+	assert_non_null(strstr(b.data, "\nflags 8bit expanded remote\n"));
+	buf_adds(&b, MSG);
+	assert_int_equal(qfile_parse(b.data, b.len, &e, &off, err, sizeof(err)), 0);
+	assert_int_equal(e.flags, QF_8BIT | QF_EXPANDED | QF_REMOTE);
+	qenv_free(&e);
 	buf_free(&b);
 }
 
