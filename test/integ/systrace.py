@@ -268,7 +268,10 @@ class Trace:
                     continue
                 fds[(e.pid, int(e.ret))] = p
                 e.path = p
-                if p not in names or "O_TRUNC" in e.args_text:
+                # An O_TMPFILE (or O_EXCL) open makes a new file, whatever
+                # an earlier one of a reused inode number was called.
+                if p not in names or any(f in e.args_text for f in (
+                        "O_TRUNC", "O_TMPFILE", "O_EXCL")):
                     names[p] = new()
                 e.obj = names[p]
             elif k in ("write", "sync", "close"):

@@ -570,13 +570,14 @@ def daemon_inject(sb, qid, case, err):
         "state_write": ("write", tmp), "state_sync": ("fsync", tmp),
         "state_close": ("close", tmp), "state_name": (ren, tmp),
         "state_dirsync": ("fsync", state),
-        # strace -P matches a rename by its old name only.
-        "move_name": (ren, os.path.join(sb.spool, "active", qid)),
+        # strace -P matches renameat2 by either name: the pickup's
+        # incoming/new -> active/ comes first, the move to deferred/ second.
+        "move_name": (ren, os.path.join(sb.spool, "active", qid), 2),
         "move_dirsync": ("fsync", os.path.join(sb.spool, "deferred")),
         "move_dirsync_from": ("fsync", os.path.join(sb.spool, "active")),
     }
-    name, path = table[case]
-    return dict(inject=(name, err, 1), paths=(path,))
+    name, path, when = (table[case] + (1,))[:3]
+    return dict(inject=(name, err, when), paths=(path,))
 
 
 @pytest.mark.parametrize("err", ERRNOS)
