@@ -188,7 +188,7 @@ unit: $(UNIT_BIN)
 # logwatch's package depends on an MTA: it is unpacked, never installed.
 integ: $(T_PROGS)
 	LOGWATCH_ROOT="$$(scripts/unpack-deb logwatch $(CURDIR)/$(T)/deps)" \
-	POSTERN_BIN=$(CURDIR)/$(T) $(SAN_ENV) $(PYTHON) -m pytest -q -rs \
+	POSTERN_BIN=$(CURDIR)/$(T) $(SAN_ENV) $(PYTHON) -m pytest -q -rs --durations=12 \
 		-p no:cacheprovider test/integ $(PYTEST_ARGS)
 
 # Each fsync, directory fsync and take-back removed in turn (MUTANT() in

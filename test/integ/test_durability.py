@@ -889,7 +889,8 @@ MUTANTS = {
     "commit_dir_fsync": "sendmail_commit_order or map_commit_order or "
                         "import_commit_order",
     "commit_takeback": "sendmail_injected_failure and dirsync",
-    "commit_cleanup": "sendmail_injected_failure",
+    # (sendmail's O_TMPFILE file has no temporary name to clean up)
+    "commit_cleanup": "map_injected_failure or import_injected_failure",
     # fs_move: hold, release, the move to deferred/
     "move_dir_fsync_to": "queue_op_order or deferred_state_order",
     "move_dir_fsync_from": "queue_op_order or deferred_state_order",
