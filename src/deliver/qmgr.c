@@ -677,17 +677,23 @@ expire_one(struct qmgr *q, const char *name, void *arg)
 	char path[PATH_BUF + QID_MAX + 2], err[256];
 	struct buf b = BUF_INIT;
 	struct qenv env;
+	struct qstate st;
 	size_t off;
 
 	memset(&env, 0, sizeof(env));
+	memset(&st, 0, sizeof(st));
 	if (!qid_valid(name))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_HOLD], name);
-	/* Only notices expire: mail held by the administrator stays. */
 	if (fs_read_file(path, &b, QFILE_MAX) < 0 ||
 	    qfile_parse(b.data, b.len, &env, &off, err, sizeof(err)) < 0 ||
-	    env.sender[0] != '\0' ||
-	    *now - env.arrival < (double)q->bounce->max_lifetime)
+	    env.sender[0] != '\0')
+		goto out;
+	/* Only notices that hold_notice placed here expire, counted from
+	   then: mail held by the administrator stays, <> or not. */
+	load_state(q, name, env.nrcpt, &st);
+	if (st.held <= 0 ||
+	    *now - st.held < (double)q->bounce->max_lifetime)
 		goto out;
 	if (qops_delete(q->dir, name, QD_HOLD) < 0)
 		log_warn("%s: cannot remove the expired notice from hold/",
@@ -696,6 +702,7 @@ expire_one(struct qmgr *q, const char *name, void *arg)
 		log_info("%s: removed: undeliverable notice held for "
 		    "maximal_queue_lifetime", name);
 out:
+	qstate_free(&st);
 	qenv_free(&env);
 	buf_free(&b);
 }
@@ -797,10 +804,9 @@ static int
 hold_notice(struct qmgr *q, struct qmsg *m, struct buf *b)
 {
 	const char *why = "";
-	double until = m->arrival + (q->bounce ? (double)q->bounce->max_lifetime
-	    : 0);
+	double until;
 	char stamp[40];
-	time_t t = (time_t)until;
+	time_t t;
 	struct tm tm;
 
 	for (size_t i = 0; i < m->st.n; i++)
@@ -809,6 +815,11 @@ hold_notice(struct qmgr *q, struct qmsg *m, struct buf *b)
 				why = m->st.r[i].text;
 			m->st.r[i].st = RS_DEFERRED;
 		}
+	/* Its lifetime in hold/ counts from now: a notice held because it
+	   outlived bounce_queue_lifetime is old already. */
+	m->st.held = now_real();
+	until = m->st.held + (q->bounce ? (double)q->bounce->max_lifetime : 0);
+	t = (time_t)until;
 	qstate_format(&m->st, b);
 	if (fs_replace(q->dir[QD_STATE], m->qid, b->data, b->len, 0600) < 0 ||
 	    move_msg(q, m, QD_HOLD) < 0) {

@@ -93,6 +93,8 @@ qstate_format(const struct qstate *s, struct buf *out)
 	/* Only when set: a record without a warning reads as before. */
 	if (s->warned)
 		buf_adds(out, "warned 1\n");
+	if (s->held > 0)
+		buf_addf(out, "held %.6f\n", s->held);
 	for (size_t i = 0; i < s->n; i++) {
 		if (s->r[i].st == RS_PENDING)
 			continue;
@@ -225,6 +227,11 @@ qstate_parse(const char *data, size_t len, size_t nrcpt, struct qstate *s,
 				goto out;
 			}
 			s->warned = v[0] == '1';
+		} else if (strcmp(line, "held") == 0) {
+			if (parse_decimal(v, 1, 1e11, &s->held) < 0) {
+				snprintf(err, errlen, "line %d: bad time", lineno);
+				goto out;
+			}
 		} else if (strcmp(line, "rcpt") == 0) {
 			char e[128];
 			if (parse_rcpt(v, s, e, sizeof(e)) < 0) {

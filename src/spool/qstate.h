@@ -6,6 +6,10 @@
  *   last 1763740325.5                  time of the last attempt
  *   warned 1                           optional: the delay warning went
  *                                      out (delay_warning_time)
+ *   held 1763740400.0                  optional: when an undeliverable
+ *                                      notice was placed on hold (it
+ *                                      expires maximal_queue_lifetime
+ *                                      later; other held mail never does)
  *   rcpt 0 sent 2.0.0 250 2.0.0 Ok     index, status, dsn, text
  *   rcpt 1 deferred 4.4.1 connect to ... refused
  *   rcpt 2 failed 5.1.1 host said: 550 5.1.1 unknown user
@@ -45,6 +49,7 @@ struct qstate {
 	int			 attempts;
 	double			 last;
 	int			 warned;	/* delay warning sent */
+	double			 held;	/* notice placed on hold at; 0: none */
 	size_t			 n;	/* number of recipients */
 	struct qstate_rcpt	*r;
 };

@@ -191,6 +191,46 @@ def test_held_notice_expires(sandbox, smarthost):
     sb.wait(lambda: sb.all_queued() == {}, what="an empty queue")
 
 
+def test_notice_held_after_its_lifetime_keeps_a_full_lifetime(sandbox,
+                                                              smarthost):
+    """A notice held because it outlived bounce_queue_lifetime is old
+    already: its time in hold/ counts from the hold, not from its arrival
+    (else the next rescan would remove it at once)."""
+    sb = sandbox
+    bounce_to_refused_sender(sb, smarthost, "450 4.2.0 mailbox busy",
+                             bounce_queue_lifetime="2s",
+                             maximal_queue_lifetime="5s")
+    qid = held_notice(sb)
+    held_at = time.time()
+    # Past arrival + maximal_queue_lifetime (arrival <= held_at - 2 s),
+    # with rescans every second (queue_run_delay): still held.
+    time.sleep(3.5)
+    assert sb.find_qid(qid) == ["hold"], sb.log_text()[-3000:]
+    sb.wait_log(r"%s: removed: undeliverable notice held for "
+                r"maximal_queue_lifetime" % qid)
+    print("held notice removed %.1f s after the hold (lifetime 5 s)" %
+          (time.time() - held_at))
+    assert time.time() - held_at >= 4.5
+
+
+def test_mail_from_null_sender_held_by_the_administrator_stays(sandbox,
+                                                               smarthost):
+    """Only notices posternd placed on hold expire: a <> message the
+    administrator holds stays however old it is."""
+    sb = sandbox
+    sb.write_config(**dict(FAST, maximal_queue_lifetime="1s"))
+    smarthost.rcpt_replies["bob@example.com"] = "450 4.2.0 busy"
+    sb.make_spool()
+    qid = sb.send_ok(["-i", "-f", "<>", "bob@example.com"],
+                     b"Subject: x\n\ny\n")
+    assert sb.postern(["hold", qid]).returncode == 0
+    sb.start_daemon()
+    time.sleep(3)
+    sb.settle()
+    assert sb.find_qid(qid) == ["hold"]
+    assert sb.log_lines("%s: removed" % qid) == []
+
+
 def test_deferred_bounce_held_after_bounce_queue_lifetime(sandbox,
                                                           smarthost):
     sb = sandbox

@@ -241,6 +241,33 @@ result_lines(void **unused)
 	assert_int_equal(worker_result_parse("", &r), -1);
 }
 
+/* The hold time of a notice survives a round trip; absent means none. */
+static void
+state_held(void **unused)
+{
+	static const char bad[] = "POSTERN-STATE 1\nheld soon\nend-of-state\n";
+	struct qstate s, t;
+	struct buf b = BUF_INIT;
+	char err[128];
+
+	qstate_init(&s, 1);
+	qstate_format(&s, &b);
+	assert_null(strstr(b.data, "held"));
+	s.held = 1763740400.5;
+	buf_reset(&b);
+	qstate_format(&s, &b);
+	assert_non_null(strstr(b.data, "\nheld 1763740400.500000\n"));
+	assert_int_equal(qstate_parse(b.data, b.len, 1, &t, err, sizeof(err)),
+	    0);
+	assert_true(t.held == 1763740400.5);
+	qstate_free(&t);
+	assert_int_equal(qstate_parse(bad, strlen(bad), 1, &t, err,
+	    sizeof(err)), -1);
+	qstate_free(&s);
+	qstate_free(&t);
+	buf_free(&b);
+}
+
 /* The delay warning mark survives a round trip; absent means not sent. */
 static void
 state_warned(void **unused)
@@ -277,6 +304,7 @@ main(void)
 		cmocka_unit_test(state_round_trip),
 		cmocka_unit_test(state_damaged),
 		cmocka_unit_test(state_warned),
+		cmocka_unit_test(state_held),
 		cmocka_unit_test(schedule_points),
 		cmocka_unit_test(policy),
 		cmocka_unit_test(relay_refusals),
