@@ -156,6 +156,14 @@ def test_530_bounces_when_auth_soft_bounce_is_off(sandbox_factory):
     send(sb)
     line = sb.wait_log(status_re(RCPT, "bounced"))[0]
     assert "dsn=5.7.0," in line, line
+    # The chain: the bounce meets the same 530 and is held, never
+    # discarded (postern.conf(5), DIFFERENCES FROM POSTFIX).
+    line = sb.wait_log(r"warning: [0-9A-F]+: undeliverable notice placed "
+                       r"on hold")[0]
+    qid = re.search(r"warning: ([0-9A-F]+):", line).group(1)
+    sb.wait(lambda: sb.all_queued() == {"hold": [qid]},
+            what="the notice alone, in hold/")
+    assert sb.log_lines("notification discarded") == []
 
 
 # ---- item 5: no password over clear or unverified connections -----------
