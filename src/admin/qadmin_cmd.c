@@ -314,6 +314,15 @@ go_direct(struct qrun *r)
 		    fs_plain_why(errno));
 		return errno == EACCES ? EX_NOPERM : EX_UNAVAILABLE;
 	}
+	/* As posternd's open_lock: a lock file neither we nor root made
+	   may be one the postern user means root to write into later. */
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		say(r->cmd, "%s belongs to uid %lu, not to uid %lu: another "
+		    "user may have put it there. Remove it (rm %s) and try "
+		    "again", path, (unsigned long)st.st_uid,
+		    (unsigned long)geteuid(), path);
+		return EX_CONFIG;
+	}
 	if (flock(r->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		say(r->cmd, "posternd holds the queue lock but does not answer "
 		    "on %s/%s; try again in a moment", r->queue_dir,
@@ -632,7 +641,7 @@ cat_cmd(int argc, char **argv, const char *confdir)
 		fatalx_status(EX_CONFIG, "queue_directory path too long");
 	if (qops_locate(dirs, qid, QM_ALL, &where) == 0) {
 		snprintf(path, sizeof(path), "%s/%s", dirs[where], qid);
-		rc = fs_read_file(path, &data, QFILE_MAX);
+		rc = fs_read_plain(path, &data, QFILE_MAX);
 	}
 	if (rc < 0) {
 		if (errno == ENOENT) {
@@ -645,6 +654,7 @@ cat_cmd(int argc, char **argv, const char *confdir)
 			status = EX_NOPERM;
 		} else {
 			say("cat", "%s: cannot read it: %s", qid,
+			    fs_plain_refused(errno) ? fs_plain_why(errno) :
 			    strerror(errno));
 			status = EX_UNAVAILABLE;
 		}
@@ -657,7 +667,7 @@ cat_cmd(int argc, char **argv, const char *confdir)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dirs[QD_STATE], qid);
-	if (where == QD_NEW || fs_read_file(path, &sb, 1 << 24) < 0 ||
+	if (where == QD_NEW || fs_read_plain(path, &sb, 1 << 24) < 0 ||
 	    qstate_parse(sb.data ? sb.data : "", sb.len, env.nrcpt, &st, err,
 	    sizeof(err)) < 0)
 		qstate_init(&st, env.nrcpt);

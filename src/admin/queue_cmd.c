@@ -157,8 +157,11 @@ load_state(const char *queue_dir, struct qmsg *m)
 	    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, m->qid) >=
 	    sizeof(path))
 		goto out;
-	if (fs_read_file(path, &data, STATE_LIMIT) < 0) {
-		if (errno != ENOENT)
+	if (fs_read_plain(path, &data, STATE_LIMIT) < 0) {
+		if (fs_plain_refused(errno))
+			log_warnx("%s: state record %s skipped: it is %s",
+			    m->qid, path, fs_plain_why(errno));
+		else if (errno != ENOENT)
 			log_warn("%s: cannot read the state record", m->qid);
 		goto out;
 	}
@@ -187,8 +190,13 @@ load_msg(const char *dirpath, struct qmsg *m)
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dirpath, m->qid) >=
 	    sizeof(path))
 		goto out;
-	if (fs_read_file(path, &data, QFILE_LIMIT) < 0) {
-		if (errno != ENOENT)	/* ENOENT: the daemon moved it */
+	if (fs_read_plain(path, &data, QFILE_LIMIT) < 0) {
+		/* A FIFO or a link the postern user put there: refused
+		   before root opens or waits on what it points to. */
+		if (fs_plain_refused(errno))
+			log_warnx("%s: skipped, %s is %s", m->qid, path,
+			    fs_plain_why(errno));
+		else if (errno != ENOENT)	/* ENOENT: the daemon moved it */
 			log_warn("%s: cannot read %s", m->qid, path);
 		goto out;
 	}

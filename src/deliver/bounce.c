@@ -65,7 +65,7 @@ original_read(const char *dir, const char *qid, struct original *o)
 
 	memset(o, 0, sizeof(*o));
 	snprintf(path, sizeof(path), "%s/%s", dir, qid);
-	if (fs_read_file(path, &o->data, QFILE_MAX) < 0) {
+	if (fs_read_plain(path, &o->data, QFILE_MAX) < 0) {
 		log_warn("%s: cannot read the queue file for a notice to the "
 		    "sender", qid);
 		return -1;

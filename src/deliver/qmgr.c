@@ -272,7 +272,7 @@ load_state(struct qmgr *q, const char *qid, size_t nrcpt, struct qstate *st)
 	char path[PATH_BUF + QID_MAX + 2], err[256];
 
 	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_STATE], qid);
-	if (fs_read_file(path, &b, 1 << 24) < 0) {
+	if (fs_read_plain(path, &b, 1 << 24) < 0) {
 		if (errno != ENOENT)
 			log_warn("%s: cannot read state record", qid);
 		qstate_init(st, nrcpt);
@@ -685,7 +685,7 @@ expire_one(struct qmgr *q, const char *name, void *arg)
 	if (!qid_valid(name))
 		return;
 	snprintf(path, sizeof(path), "%s/%s", q->dir[QD_HOLD], name);
-	if (fs_read_file(path, &b, QFILE_MAX) < 0 ||
+	if (fs_read_plain(path, &b, QFILE_MAX) < 0 ||
 	    qfile_parse(b.data, b.len, &env, &off, err, sizeof(err)) < 0 ||
 	    env.sender[0] != '\0')
 		goto out;
@@ -954,7 +954,7 @@ qmgr_expand(struct qmgr *q, struct qmsg *m, char *err, size_t errlen)
 	memset(&done, 0, sizeof(done));
 	memset(&st, 0, sizeof(st));
 	snprintf(path, sizeof(path), "%s/%s", q->dir[m->where], m->qid);
-	if (fs_read_file(path, &b, QFILE_MAX) < 0) {
+	if (fs_read_plain(path, &b, QFILE_MAX) < 0) {
 		snprintf(err, errlen, "cannot read the queue file: %s",
 		    strerror(errno));
 		goto out;

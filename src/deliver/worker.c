@@ -330,7 +330,7 @@ deliver_one(const struct worker_cfg *wc, struct wsess *ws,
 
 	memset(&env, 0, sizeof(env));
 	snprintf(path, sizeof(path), "%s/%s", wc->active_dir, jm->qid);
-	if (fs_read_file(path, &data, QFILE_MAX) < 0) {
+	if (fs_read_plain(path, &data, QFILE_MAX) < 0) {
 		if (errno == ENOENT)	/* postern delete or hold meanwhile */
 			log_info("%s: no longer in active/; not sent", jm->qid);
 		else

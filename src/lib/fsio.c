@@ -294,18 +294,15 @@ fs_plain_why(int err)
 	}
 }
 
-/* Read a whole file with a size limit. */
-int
-fs_read_file(const char *path, struct buf *out, size_t limit)
+/* Read fd to its end into out, with a size limit; fd is closed. */
+static int
+read_fd(int fd, struct buf *out, size_t limit)
 {
 	char chunk[65536];
 	size_t total = 0;
 	ssize_t n;
-	int fd, saved;
+	int saved;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
 	for (;;) {
 		n = read(fd, chunk, sizeof(chunk));
 		if (n < 0) {
@@ -329,6 +326,31 @@ fail:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+/* Read a whole file with a size limit. */
+int
+fs_read_file(const char *path, struct buf *out, size_t limit)
+{
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	return read_fd(fd, out, limit);
+}
+
+/* Read a whole spool file, refusing anything but a plain file (fsio.h). */
+int
+fs_read_plain(const char *path, struct buf *out, size_t limit)
+{
+	struct stat st;
+	int fd;
+
+	fd = fs_openat_plain(AT_FDCWD, path, O_RDONLY, 0, &st);
+	if (fd < 0)
+		return -1;
+	return read_fd(fd, out, limit);
 }
 
 /* mkdir -p with a mode for the directories it creates. */

@@ -83,6 +83,14 @@ int fs_remove_fast(const char *dir, const char *name) WUR;
  */
 int fs_read_file(const char *path, struct buf *out, size_t limit) WUR;
 /*
+ * fs_read_file for a spool file, which the postern user or group may
+ * have replaced: opened with fs_openat_plain, so a symbolic link, a FIFO,
+ * a device or a file with other links fails (fs_plain_refused(errno))
+ * without following it or waiting for a writer. Configuration files,
+ * which may be links, are read with fs_read_file.
+ */
+int fs_read_plain(const char *path, struct buf *out, size_t limit) WUR;
+/*
  * openat(dirfd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode)
  * and fstat into *st, accepting only a regular file with one link: what
  * a spool file must be before root or the daemon trusts it. Returns the

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bsd/string.h>
@@ -41,10 +42,12 @@ static const struct {
 	enum qdir	 dir;
 	unsigned	 bit;
 } queues[] = {
-	{ "incoming", QD_NEW, QM_INCOMING },
+	/* incoming/new last: a member of the postern group can put any
+	   name there, a decoy of a queued message's ID among them. */
 	{ "active", QD_ACTIVE, QM_ACTIVE },
 	{ "deferred", QD_DEFERRED, QM_DEFERRED },
 	{ "hold", QD_HOLD, QM_HOLD },
+	{ "incoming", QD_NEW, QM_INCOMING },
 };
 #define NQUEUES	(sizeof(queues) / sizeof(queues[0]))
 
@@ -153,6 +156,10 @@ qops_delete(qops_dirs_t dirs, const char *qid, enum qdir where)
 		return -1;	/* ENOENT: someone was faster */
 	if (!MUTANT(delete_dir_fsync) && fs_fsync_dir(dirs[where]) < 0)
 		return -1;
+	/* A message in incoming/new has no record of its own: one under
+	   its ID is another message's (see pickup). */
+	if (where == QD_NEW)
+		return 0;
 	/* The message is gone; an orphan record is only litter, removed
 	   at the daemon's next start. */
 	if (fs_remove(dirs[QD_STATE], qid) < 0)
@@ -166,9 +173,22 @@ qops_hold(qops_dirs_t dirs, const char *qid, enum qdir where)
 {
 	if (where == QD_HOLD)
 		return 0;
-	/* See pickup: a record under a new message's ID is not its own. */
-	if (where == QD_NEW && fs_remove(dirs[QD_STATE], qid) < 0)
-		return -1;
+	/*
+	 * A record under a new message's ID is not its own (see pickup),
+	 * but it may be a queued message's that a decoy in incoming/new
+	 * names: never removed here. Held with it, the message would take
+	 * it as its own on release, so it is left for pickup to sort out.
+	 */
+	if (where == QD_NEW) {
+		char path[PATH_BUF + QID_MAX + 2];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", dirs[QD_STATE], qid);
+		if (lstat(path, &st) == 0 || errno != ENOENT) {
+			errno = EEXIST;
+			return -1;
+		}
+	}
 	return fs_move(dirs[where], qid, dirs[QD_HOLD], qid);
 }
 
@@ -188,8 +208,9 @@ read_msg(qops_dirs_t dirs, const char *qid, enum qdir where, struct buf *b,
 
 	*have_state = 0;
 	snprintf(path, sizeof(path), "%s/%s", dirs[where], qid);
-	if (fs_read_file(path, b, QFILE_MAX) < 0) {
+	if (fs_read_plain(path, b, QFILE_MAX) < 0) {
 		snprintf(err, errlen, "cannot read %s: %s", path,
+		    fs_plain_refused(errno) ? fs_plain_why(errno) :
 		    strerror(errno));
 		goto out;
 	}
@@ -200,9 +221,10 @@ read_msg(qops_dirs_t dirs, const char *qid, enum qdir where, struct buf *b,
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dirs[QD_STATE], qid);
-	if (fs_read_file(path, &sb, 1 << 24) < 0) {
+	if (fs_read_plain(path, &sb, 1 << 24) < 0) {
 		if (errno != ENOENT) {
 			snprintf(err, errlen, "cannot read %s: %s", path,
+			    fs_plain_refused(errno) ? fs_plain_why(errno) :
 			    strerror(errno));
 			goto out;
 		}

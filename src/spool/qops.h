@@ -56,21 +56,24 @@ const char *qops_name(enum qop op);
 int qops_from_name(const char *word);
 
 /*
- * Find qid in the queues of mask, in the order incoming, active,
- * deferred, hold. Returns 0 with *where, or -1 (errno ENOENT when it is
+ * Find qid in the queues of mask, in the order active, deferred, hold,
+ * incoming (last: anyone in the postern group can name a file there). Returns 0 with *where, or -1 (errno ENOENT when it is
  * in none of them, another errno when a directory cannot be searched).
  */
 int qops_locate(qops_dirs_t dirs, const char *qid, unsigned mask,
     enum qdir *where);
 /*
  * Delete qid from where: the queue file first (the removal is the
- * commit), then its state record. 0 or -1 with errno.
+ * commit), then its state record, except from incoming/new, where a
+ * record under the same ID is never the message's own. 0 or -1 with
+ * errno.
  */
 int qops_delete(qops_dirs_t dirs, const char *qid, enum qdir where);
 /*
  * Move qid from where to hold/. From incoming/new a state record under
- * the same ID belongs to an earlier message and is removed first, as
- * pickup does. 0 or -1 with errno.
+ * the same ID is not the message's own and is never removed here: the
+ * hold fails with EEXIST and pickup sorts the two out. 0 or -1 with
+ * errno.
  */
 int qops_hold(qops_dirs_t dirs, const char *qid, enum qdir where);
 /*

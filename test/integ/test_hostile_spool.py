@@ -114,6 +114,23 @@ def test_lock_file_of_another_owner_refused(make_sb, world, users):
     assert "%s belongs to uid %d, not to uid 0" % (lock, world.uid) in err
 
 
+def test_direct_mode_refuses_a_lock_file_of_another_owner(make_sb, world,
+                                                           users):
+    """postern's direct mode (no daemon) takes the same lock as root: a
+    lock file the postern user made is refused there too."""
+    sb = make_sb(smtp_tls_security_level="none")
+    sb.start_daemon()
+    assert sb.stop_daemon() == 0
+    lock = os.path.join(sb.spool, "pid", "master.lock")
+    users.postern.sh("rm -f %s && echo 1 > %s" % (lock, lock))
+    r = sb.run("postern", ["-C", sb.confdir, "delete", "ABCDEF0001"],
+               timeout=10)
+    err = r.stderr.decode()
+    assert r.returncode == EX_CONFIG, err
+    assert "%s belongs to uid %d, not to uid 0" % (lock, world.uid) in err
+    assert "changing the queue directly" not in err
+
+
 def test_queue_directory_must_be_roots(make_sb, world, users):
     """Root reaches pid/ and the other directories through the queue
     directory: if the postern user owned it, it could swap pid/ for a
@@ -155,6 +172,37 @@ def test_links_in_the_queues_are_not_adopted_by_root(make_sb, world, users):
     assert_untouched(target)
     delivered(sb, send(sb))
     assert sb.stop_daemon() == 0
+    assert_untouched(target)
+
+
+# ---- review finding 1: root's queue tools read spool files ----------------
+
+@pytest.mark.parametrize("queue", ["deferred", "hold"])
+def test_root_queue_tools_refuse_fifo_and_link(make_sb, world, users, queue):
+    """postern queue and postern cat run as root read queue files the
+    postern user can replace. A FIFO there must not hang them (in
+    direct mode while holding the queue lock), nor a symbolic link make
+    them open a file of root's: each is skipped with a warning."""
+    sb = make_sb(smtp_tls_security_level="none")
+    target = victim_file(world)
+    sb.start_daemon()           # makes the spool
+    assert sb.stop_daemon() == 0
+    d = os.path.join(sb.spool, queue)
+    fifo, link = "ABCDEF00F1", "ABCDEF00F2"
+    users.postern.sh("mkfifo %s/%s && ln -s %s %s/%s" % (d, fifo, target,
+                                                          d, link))
+    r = sb.run("postern", ["-C", sb.confdir, "queue"], timeout=10)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    for name, why in ((fifo, "not a regular file"),
+                      (link, "a symbolic link")):
+        assert "%s: skipped, %s/%s is %s" % (name, d, name, why) in err, err
+        r = sb.run("postern", ["-C", sb.confdir, "cat", name], timeout=10)
+        err2 = r.stderr.decode()
+        assert r.returncode != 0, err2
+        assert "%s: cannot read it: %s" % (name, why) in err2, err2
+    assert "precious" not in r.stdout.decode()
+    assert stat.S_ISFIFO(os.lstat(os.path.join(d, fifo)).st_mode)
     assert_untouched(target)
 
 
@@ -255,3 +303,62 @@ def test_root_submitted_unreadable_mail_is_held_with_the_fix(make_sb, world,
     assert sb.postern(["release", qid]).returncode == 0
     delivered(sb, marker)
     assert sb.stop_daemon() == 0
+
+
+# ---- review finding 4: a decoy in incoming/new under a queued message's ID --
+
+@pytest.mark.parametrize("queues", [[], ["incoming"]])
+def test_decoy_in_incoming_does_not_cost_the_victim_its_state(
+        make_sb, world, users, queues):
+    """A group member names a file in incoming/new after a deferred
+    message. Root's postern delete (direct mode) takes the deferred
+    message, not the decoy; told to delete from incoming, it removes the
+    decoy and leaves the victim's state record: no recipient already
+    sent gets the message again."""
+    sb = make_sb(smtp_tls_security_level="none")
+    sb.smarthost.rcpt_replies = {LATER: "451 4.3.0 try later"}
+    template, tmark = forged_queue_file(sb)
+    sb.start_daemon()
+    victim = "pd-%s" % uuid.uuid4().hex
+    sb.send_ok(["-i", "-f", SENDER, RCPT, LATER],
+               ("From: <%s>\nSubject: %s\n\n%s\n" % (
+                   SENDER, victim, victim)).encode())
+    line = sb.wait_log(status_re(LATER, "deferred"))[0]
+    vqid = re.search(status_re(LATER, "deferred"), line).group(1)
+    sb.wait(lambda: sb.find_qid(vqid) == ["deferred"], what="deferred")
+    delivered(sb, victim)       # to RCPT, recorded in state/vqid
+    state = os.path.join(sb.spool, "state", vqid)
+    assert os.path.exists(state)
+    assert sb.stop_daemon() == 0
+
+    forged = "pd-%s" % uuid.uuid4().hex
+    data = template.replace(tmark.encode(), forged.encode())
+    tmp = os.path.join(sb.spool, "incoming", "tmp", "atk-%s" % forged[3:11])
+    new = os.path.join(sb.spool, "incoming", "new")
+    users.group.run("/usr/bin/python3", "-c", "import sys; open(sys.argv[1], "
+                    "'wb').write(bytes.fromhex(sys.argv[2]))", tmp, data.hex())
+    users.group.sh("mv %s %s/%s" % (tmp, new, vqid))
+    r = sb.run("postern", ["-C", sb.confdir, "delete", vqid] + queues,
+               timeout=10)
+    assert r.returncode == 0, r.stderr.decode()
+    if queues:
+        assert sb.find_qid(vqid) == ["deferred"]
+        assert os.path.exists(state)
+    else:
+        assert sb.find_qid(vqid) == ["incoming/new"]
+        assert not os.path.exists(state)
+
+    sb.smarthost.rcpt_replies = {}
+    sb.start_daemon()
+    if queues:
+        sb.wait(lambda: sb.postern(["flush"]).returncode == 0,
+                what="flush")
+        sb.wait(lambda: markers_at(sb.smarthost, victim) == 2,
+                what="the victim's message to LATER")
+    else:
+        delivered(sb, forged)
+    sb.wait(lambda: sb.all_queued() == {}, what="queue empty")
+    assert sb.stop_daemon() == 0
+    rcpts = [t for m in sb.smarthost.messages if victim.encode() in m.data
+             for t in m.rcpt_tos]
+    assert sorted(rcpts) == sorted([RCPT] + ([LATER] if queues else []))
