@@ -41,6 +41,7 @@
 #include "lib/xalloc.h"
 
 #define LIST_SEND_SECS	60	/* a listing reader may pause this long */
+#define LIST_LOG_MS	60000	/* one "refused" line a minute at most */
 #define MAX_WORDS	4
 
 /* Format the one-line answer; line breaks in texts become spaces. */
@@ -178,18 +179,52 @@ peer_authorized(const struct ctlsrv *c, int fd, const char *param)
 }
 
 /*
+ * May uid start one more listing child? Root, our user and mail_owner
+ * always may (priv); anyone else within CTL_LIST_PER_UID and
+ * CTL_LIST_MAX (ctlsrv.h): a client that never reads keeps its child
+ * alive, and children piling up would starve the delivery processes
+ * of our user's process limit.
+ */
+static int
+list_allowed(const struct ctlconns *cc, long uid, int priv)
+{
+	size_t mine = 0;
+
+	if (priv)
+		return 1;
+	for (size_t i = 0; i < cc->nl; i++)
+		mine += cc->l[i].uid == uid;
+	return mine < CTL_LIST_PER_UID && cc->nl < CTL_LIST_MAX;
+}
+
+/*
  * Hand the listing to a child that writes "ok" and the queue to fd.
  * Returns 0 (handed over), or 1 with an error answer.
  */
 static int
-list_child(const struct ctlsrv *c, int fd, int json, char *reply,
-    size_t replylen)
+list_child(const struct ctlsrv *c, struct ctlconns *cc, int fd, int json,
+    char *reply, size_t replylen)
 {
 	struct timeval tv = { LIST_SEND_SECS, 0 };
+	sigset_t alrm;
 	FILE *f;
 	pid_t pid;
-	int rc;
+	long uid;
+	int rc, priv;
 
+	priv = peer_privileged(c, fd, &uid);
+	if (!list_allowed(cc, uid, priv)) {
+		/* A refusal costs the caller nothing: bound the log too. */
+		if (cc->list_logged == 0 ||
+		    now_mono_ms() - cc->list_logged >= LIST_LOG_MS) {
+			log_warnx("queue listing for uid %ld refused: too "
+			    "many listings running", uid);
+			cc->list_logged = now_mono_ms();
+		}
+		answer(reply, replylen, "error busy too many queue listings "
+		    "running; try again later");
+		return 1;
+	}
 	pid = fork();
 	if (pid < 0) {
 		log_warn("cannot fork a process for a queue listing");
@@ -197,14 +232,24 @@ list_child(const struct ctlsrv *c, int fd, int json, char *reply,
 		    "process: %s", strerror(errno));
 		return 1;
 	}
-	if (pid > 0)
+	if (pid > 0) {
+		if (!priv)
+			cc->l[cc->nl++] = (struct ctllist){ pid, uid };
 		return 0;
+	}
 	/* The child: it must not outlive the daemon, nor act for it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	/* A total deadline: SO_SNDTIMEO bounds each write only. The child
+	   only writes the listing, so SIGALRM's default (end) is right. */
+	signal(SIGALRM, SIG_DFL);
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, &alrm, NULL);
+	alarm(CTL_LIST_SECS);
 	log_child();
 	fds_close_except(fd, log_fd());
 	log_set_ident("postern/showq");
@@ -284,8 +329,8 @@ flush_some(const struct ctlsrv *c, char **w, size_t nw, char *reply,
 
 /* Serve one request (see ctlsrv.h). */
 int
-ctlsrv_request(const struct ctlsrv *c, int fd, char *line, char *reply,
-    size_t replylen)
+ctlsrv_request(const struct ctlsrv *c, struct ctlconns *cc, int fd,
+    char *line, char *reply, size_t replylen)
 {
 	char *w[MAX_WORDS + 1], *p = line, *tok;
 	const char *param;
@@ -311,7 +356,8 @@ ctlsrv_request(const struct ctlsrv *c, int fd, char *line, char *reply,
 	}
 	if (strcmp(w[0], "queue") == 0) {
 		if (nw == 1 || (nw == 2 && strcmp(w[1], "-j") == 0))
-			return list_child(c, fd, nw == 2, reply, replylen);
+			return list_child(c, cc, fd, nw == 2, reply,
+			    replylen);
 		answer(reply, replylen, "error usage queue [-j]");
 		return 1;
 	}
@@ -360,13 +406,39 @@ conn_refuse(int fd)
 	close(fd);
 }
 
+/* Forget mail_owner's uid (see ctlsrv.h). */
+void
+ctlsrv_reconfigured(struct ctlconns *cc)
+{
+	cc->owner_known = 0;
+}
+
+/* Forget a reaped listing child (see ctlsrv.h). */
+int
+ctlsrv_reaped(struct ctlconns *cc, pid_t pid)
+{
+	for (size_t i = 0; i < cc->nl; i++)
+		if (cc->l[i].pid == pid) {
+			cc->l[i] = cc->l[--cc->nl];
+			return 1;
+		}
+	return 0;
+}
+
 /* Accept waiting connections within the limits (see ctlsrv.h). */
 void
 ctlsrv_accept(struct ctlconns *cc, int lfd, const struct config *cf)
 {
-	long owner = owner_uid(cf), uid;
+	long owner, uid;
 	size_t mine;
 	int fd, priv;
+
+	/* getpwnam once per configuration, not once per connect. */
+	if (!cc->owner_known) {
+		cc->owner = owner_uid(cf);
+		cc->owner_known = 1;
+	}
+	owner = cc->owner;
 
 	/* Bounded: a storm of connects cannot keep the loop here. */
 	for (int k = 0; k < CTL_MAX_CONNS; k++) {
@@ -411,7 +483,7 @@ ctlsrv_next_deadline(const struct ctlconns *cc)
 }
 
 /* Read from connection i; answer a whole request (see ctlsrv.h). */
-void
+int
 ctlsrv_input(struct ctlconns *cc, size_t i, const struct ctlsrv *c)
 {
 	struct ctlconn *k = &cc->c[i];
@@ -421,29 +493,31 @@ ctlsrv_input(struct ctlconns *cc, size_t i, const struct ctlsrv *c)
 
 	n = read(k->fd, k->line + k->len, sizeof(k->line) - 1 - k->len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return 0;
 	if (n < 0 || (n == 0 && k->len == 0)) {
 		conn_drop(cc, i);
-		return;
+		return 0;
 	}
 	k->len += (size_t)n;
 	k->line[k->len] = '\0';
 	end = strcspn(k->line, "\r\n");
 	/* A line, or all the peer will send: the request is complete. */
 	if (k->line[end] == '\0' && n > 0 && k->len < sizeof(k->line) - 1)
-		return;
-	if (k->line[end] == '\0' && k->len == sizeof(k->line) - 1)
+		return 0;
+	if (k->line[end] == '\0' && k->len == sizeof(k->line) - 1) {
 		answer(reply, sizeof(reply), "error usage request too long");
-	else {
-		k->line[end] = '\0';
-		if (!ctlsrv_request(c, k->fd, k->line, reply, sizeof(reply))) {
-			conn_drop(cc, i);	/* a child answers */
-			return;
-		}
+		goto send;
 	}
+	k->line[end] = '\0';
+	if (!ctlsrv_request(c, cc, k->fd, k->line, reply, sizeof(reply))) {
+		conn_drop(cc, i);	/* a child answers */
+		return 1;
+	}
+send:
 	/* A short line into an empty socket buffer: it fits at once. */
 	(void)!send(k->fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 	conn_drop(cc, i);
+	return 1;
 }
 
 /* Close them all. */

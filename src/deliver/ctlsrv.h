@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct addr_rewrite;
 struct config;
@@ -39,6 +40,18 @@ struct ctlsrv {
 #define CTL_DEADLINE_MS	2000
 #define CTL_LINE_MAX	256
 
+/*
+ * A listing is written by a child, and its connection leaves the table
+ * at once: the children are capped apart. A user other than root, the
+ * daemon's and mail_owner may have CTL_LIST_PER_UID listing at once,
+ * all such users together CTL_LIST_MAX ("error busy" beyond; root's and
+ * mail_owner's are not counted), and each child lives CTL_LIST_SECS at
+ * most, however slowly its reader reads.
+ */
+#define CTL_LIST_MAX	4
+#define CTL_LIST_PER_UID 1
+#define CTL_LIST_SECS	120
+
 struct ctlconn {
 	int	fd;
 	long	uid;			/* the peer's, from SO_PEERCRED */
@@ -48,13 +61,27 @@ struct ctlconn {
 	char	line[CTL_LINE_MAX];
 };
 
+struct ctllist {
+	pid_t	pid;
+	long	uid;			/* who asked for the listing */
+};
+
 struct ctlconns {
 	struct ctlconn	c[CTL_MAX_CONNS];
 	size_t		n;
+	struct ctllist	l[CTL_LIST_MAX];	/* unprivileged listings */
+	size_t		nl;
+	int64_t		list_logged;	/* last "refused" line (ms) */
+	int		owner_known;	/* owner is mail_owner's uid */
+	long		owner;		/* or -1: no such user */
 };
 
 /* Accept what waits on the listening socket lfd, within the limits. */
 void ctlsrv_accept(struct ctlconns *cc, int lfd, const struct config *cf);
+/* The configuration changed: mail_owner's uid is looked up again. */
+void ctlsrv_reconfigured(struct ctlconns *cc);
+/* pid was reaped: 1 when it was a listing child (it is forgotten). */
+int ctlsrv_reaped(struct ctlconns *cc, pid_t pid);
 /* Close every connection whose deadline passed before now (ms). */
 void ctlsrv_expire(struct ctlconns *cc, int64_t now);
 /* The earliest deadline (monotonic ms), or -1 when none is open. */
@@ -63,18 +90,20 @@ int64_t ctlsrv_next_deadline(const struct ctlconns *cc);
  * Read what connection i has sent; when its request line is complete
  * (or the peer closed), answer it with ctlsrv_request and close it.
  * The entry may be replaced by the last: call from the end backwards.
+ * Returns 1 when a request was served (it may have made mail due), 0
+ * when only bytes arrived or the connection closed.
  */
-void ctlsrv_input(struct ctlconns *cc, size_t i, const struct ctlsrv *c);
+int ctlsrv_input(struct ctlconns *cc, size_t i, const struct ctlsrv *c);
 /* Close every connection (the daemon stops). */
 void ctlsrv_close_all(struct ctlconns *cc);
 
 /*
- * Serve request line on the accepted connection fd. Returns 1 with the
- * answer line (newline included) in reply, or 0 when the connection was
- * handed to a child process that writes the answer (the caller then only
- * closes its copy of fd).
+ * Serve request line on the accepted connection fd; a listing child is
+ * counted in cc. Returns 1 with the answer line (newline included) in
+ * reply, or 0 when the connection was handed to a child process that
+ * writes the answer (the caller then only closes its copy of fd).
  */
-int ctlsrv_request(const struct ctlsrv *c, int fd, char *line, char *reply,
-    size_t replylen);
+int ctlsrv_request(const struct ctlsrv *c, struct ctlconns *cc, int fd,
+    char *line, char *reply, size_t replylen);
 
 #endif

@@ -192,11 +192,10 @@ ctl_round(struct daemon *d, const struct pollfd *lpfd,
 
 	/* From the end: a closed connection's slot takes the last one. */
 	for (size_t i = nc; i-- > 0;)
-		if (pfd[i].revents) {
-			ctlsrv_input(&d->cc, i, &c);
-			/* A request may have made mail due (flush...). */
+		/* A request served may have made mail due (flush...);
+		   bytes dribbled in have not. */
+		if (pfd[i].revents && ctlsrv_input(&d->cc, i, &c))
 			d->kick = 1;
-		}
 	if (lpfd->revents)
 		ctlsrv_accept(&d->cc, d->ctl_fd, d->cf);
 	ctlsrv_expire(&d->cc, now_mono_ms());
@@ -585,14 +584,16 @@ worker_close(struct daemon *d, size_t i)
 	d->kick = 1;
 }
 
-/* Reap exited children. */
+/* Reap exited children; a queue listing's leaves the count of them. */
 static void
-reap(void)
+reap(struct daemon *d)
 {
 	int status;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (ctlsrv_reaped(&d->cc, pid))
+			continue;	/* its reader may have gone: no news */
 		if (WIFSIGNALED(status))
 			log_warnx("delivery process %ld killed by signal %d",
 			    (long)pid, WTERMSIG(status));
@@ -669,6 +670,7 @@ reload(struct daemon *d)
 	}
 	config_free(d->cf);
 	d->cf = cf;
+	ctlsrv_reconfigured(&d->cc);
 	d->q.min_backoff = conf_time(cf, "minimal_backoff_time");
 	d->q.max_backoff = conf_time(cf, "maximal_backoff_time");
 	d->kick = 1;
@@ -690,7 +692,7 @@ signals_drain(struct daemon *d)
 		else if (c == SIGHUP)
 			reload(d);
 		else if (c == SIGCHLD)
-			reap();
+			reap(d);
 	}
 	return stop;
 }
@@ -767,7 +769,7 @@ shutdown_workers(struct daemon *d)
 		kill(d->w[i].pid, SIGKILL);
 	while (d->nw > 0)
 		(void)poll_once(d, 200);
-	reap();
+	reap(d);
 }
 
 /* qmgr's alias hook: does env have a local recipient? */

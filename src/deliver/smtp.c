@@ -1405,8 +1405,15 @@ rcpt_tail(struct txn *t, size_t i)
 {
 	buf_reset(&t->rtail);
 	buf_addc(&t->rtail, '>');
-	if (t->dsn != NULL && t->dsn->notify != NULL)
-		buf_addf(&t->rtail, " NOTIFY=%s", t->dsn->notify);
+	/* The queue file parser refuses a bad value already; this copy
+	   goes on the wire as is, so it is checked again here. */
+	if (t->dsn != NULL && t->dsn->notify != NULL) {
+		if (dsn_notify_valid(t->dsn->notify))
+			buf_addf(&t->rtail, " NOTIFY=%s", t->dsn->notify);
+		else
+			log_warnx("NOTIFY value not sent: not NEVER nor a "
+			    "list of SUCCESS, FAILURE, DELAY");
+	}
 	if (t->dsn != NULL && t->dsn->orcpt != NULL &&
 	    t->dsn->orcpt[i] != NULL) {
 		buf_adds(&t->rtail, " ORCPT=rfc822;");
@@ -1671,7 +1678,9 @@ smtp_send(struct smtp_session *s, const char *sender,
 	/* RFC 3461 parameters only for a server that said it takes them. */
 	if (smtp_has_ext(s, "DSN")) {
 		t.dsn = dsn;
-		if (dsn != NULL && dsn->ret != NULL)
+		if (dsn != NULL && dsn->ret != NULL &&
+		    (strcmp(dsn->ret, "FULL") == 0 ||
+		    strcmp(dsn->ret, "HDRS") == 0))
 			buf_addf(&tail, " RET=%s", dsn->ret);
 		if (dsn != NULL && dsn->envid != NULL) {
 			buf_adds(&tail, " ENVID=");

@@ -181,6 +181,31 @@ dsn_notify_wants(const char *notify, const char *word)
 	return 0;
 }
 
+/* Is v a NOTIFY value of RFC 3461 (see dsn.h)? */
+int
+dsn_notify_valid(const char *v)
+{
+	static const char *const kw[] = { "SUCCESS", "FAILURE", "DELAY" };
+	unsigned seen = 0;
+	size_t len, i;
+
+	if (strcasecmp(v, "NEVER") == 0)
+		return 1;
+	for (;;) {
+		len = strcspn(v, ",");
+		for (i = 0; i < 3; i++)
+			if (strlen(kw[i]) == len && strncasecmp(v, kw[i],
+			    len) == 0)
+				break;
+		if (i == 3 || (seen & (1u << i)))
+			return 0;
+		seen |= 1u << i;
+		if (v[len] == '\0')
+			return 1;
+		v += len + 1;
+	}
+}
+
 /* The readable part: the explanation, then one paragraph a recipient. */
 static void
 put_text_part(const struct dsn_report *r, struct buf *out)

@@ -86,4 +86,11 @@ void dsn_xtext(const char *s, struct buf *out);
  */
 int dsn_notify_wants(const char *notify, const char *word);
 
+/*
+ * 1 when v is a NOTIFY value RFC 3461 allows: NEVER alone, or a comma
+ * list of SUCCESS, FAILURE, DELAY (any case, each at most once); else 0.
+ * It goes into RCPT TO as is, so nothing else may pass.
+ */
+int dsn_notify_valid(const char *v);
+
 #endif

@@ -18,6 +18,7 @@
 #include <bsd/string.h>
 
 #include "lib/xalloc.h"
+#include "mail/dsn.h"
 #include "spool/qfile.h"
 
 /* Largest uid we accept: (uid_t)-1 means "no uid" to the kernel. */
@@ -259,8 +260,13 @@ record(struct qparse *p, const char *key, const char *v)
 		e->rcpt[e->nrcpt - 1].orig = xstrdup(v);
 		return 0;
 	}
-	if (strcmp(key, "notify") == 0)
+	/* NOTIFY= goes to the relay as is: sendmail -N writes nothing
+	   else, so anything else is a forged or damaged file. */
+	if (strcmp(key, "notify") == 0) {
+		if (!dsn_notify_valid(v))
+			return perr(p, "bad notify record \"%.40s\"", v);
 		return set_once(p, &e->notify, key, v);
+	}
 	if (strcmp(key, "envid") == 0)
 		return set_once(p, &e->envid, key, v);
 	if (strcmp(key, "ret") == 0) {

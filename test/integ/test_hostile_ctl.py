@@ -141,3 +141,86 @@ def test_authorized_mailq_and_flush_users(make_sb, users):
     users.local.run(*postern, "queue")
     users.local.run(*postern, "flush")
     assert sb.stop_daemon() == 0
+
+
+# The attacker of the listing: ask for the queue again and again and never
+# read the answer, holding every connection; on SIGTERM print the count.
+LISTERS = r"""
+import signal, socket, sys, time
+path, stop, held = sys.argv[1], [], []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+while not stop:
+    if len(held) < 200:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            s.sendall(b"queue\n")
+            held.append(s)
+        except OSError:
+            s.close()
+    time.sleep(0.02)
+print("listing requests held %d" % len(held))
+"""
+
+CTL_LIST_MAX = 4        # ctlsrv.h: listing children of other users
+
+
+class DeferAll(dict):
+    """rcpt_replies that defers every recipient."""
+
+    def get(self, key, default=None):
+        return "451 4.3.0 later"
+
+
+def session_procs(sid):
+    """The processes of session sid (posternd's: start_new_session)."""
+    n = 0
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[3]) == sid:
+            n += 1
+    return n
+
+
+def test_listing_children_are_capped(make_sb, users):
+    """A user asking for the queue listing again and again without
+    reading it gets one listing process at a time ("error busy" beyond):
+    the children of our user cannot pile up to its process limit."""
+    sb = make_sb(smtp_tls_security_level="none")
+    sb.start_daemon()
+    # A listing far larger than a socket's buffer: its child blocks.
+    sb.smarthost.rcpt_replies = DeferAll()
+    rcpts = ["r%04d-%s@example.com" % (i, "x" * 60) for i in range(4000)]
+    sb.send_ok(["-i", "-f", "s@example.com"] + rcpts,
+               b"Subject: big\n\nbig\n")
+    sb.wait(lambda: sb.queue_files("deferred"), what="a deferred message")
+    r = sb.postern(["queue"])
+    assert r.returncode == 0 and len(r.stdout) > 400000, len(r.stdout)
+    sb.smarthost.rcpt_replies = {}
+    base = session_procs(sb.daemon.pid)
+    attack = subprocess.Popen(users.local.cmd(
+        "/usr/bin/python3", "-c", LISTERS, os.path.join(sb.spool, "public",
+                                                         "control")),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        most = 0
+        t = time.monotonic() + 3
+        while time.monotonic() < t:
+            most = max(most, session_procs(sb.daemon.pid) - base)
+            time.sleep(0.05)
+        assert attack.poll() is None, attack.stderr.read()
+        assert 1 <= most <= CTL_LIST_MAX, most
+        sb.wait_log(r"queue listing for uid %d refused: too many listings "
+                    r"running" % users.local.uid)
+        r = sb.postern(["queue"])
+        assert r.returncode == 0 and len(r.stdout) > 400000, r.stderr
+        delivered(sb, send(sb))
+    finally:
+        attack.terminate()
+        out, err = attack.communicate(timeout=30)
+    print("\n%s; at most %d listing processes" % (out.strip(), most))
+    assert sb.stop_daemon() == 0

@@ -281,3 +281,39 @@ def test_client_refuses_space_from_forged_queue_file(sandbox):
     assert sorted(delivered) == ["alice@example.com", "bob@example.com"], \
         delivered
     assert sb.stop_daemon() == 0
+
+
+def test_forged_notify_never_reaches_the_relay(sandbox):
+    """A queue file dropped into incoming/new by a member of the postern
+    group with "notify NEVER ORCPT=x X=y" (ESMTP parameters smuggled
+    onto RCPT TO through NOTIFY=, which goes out as is) is corrupt: it
+    goes to corrupt/ and the relay, which takes DSN parameters, never
+    sees it. A file with a good notify record goes out with it."""
+    sb = sandbox
+    sb.smarthost.dsn = True
+    sb.start_daemon()
+    body = b"Subject: forged notify\n\nforged\n"
+    files = {"F1F1F1F1F0": ("NEVER ORCPT=rfc822;x X=y", "bob@example.com"),
+             "F1F1F1F1F1": ("FAILURE,X=y", "carol@example.com"),
+             "F1F1F1F1F2": ("never", "dave@example.com")}
+    for name, (notify, rcpt) in files.items():
+        env = ("POSTERN-QUEUE 1\narrival 1700000000.000000\nuid 0\n"
+               "sender alice@example.com\nrecipient %s\nnotify %s\n"
+               "size %d\nend-of-envelope\n" % (rcpt, notify,
+                                               len(body))).encode()
+        tmp = os.path.join(sb.spool, "incoming", "tmp", name)
+        with open(tmp, "wb") as f:
+            f.write(env + body)
+        os.rename(tmp, os.path.join(sb.spool, "incoming", "new", name))
+    sb.wait(lambda: sorted(sb.queue_files("corrupt")) ==
+            ["F1F1F1F1F0", "F1F1F1F1F1"], what="the forged files in corrupt/")
+    sb.wait_log(r"bad notify record")
+    sb.wait_log(status_re("dave@example.com", "sent"))
+    cmds = [l for _, t in sb.smarthost.transcripts for l in t.split(b"\r\n")
+            if l[:5] in (b"MAIL ", b"RCPT ")]
+    for bad in (b"X=y", b"ORCPT=rfc822;x", b"bob@", b"carol@"):
+        assert not any(bad in l for l in cmds), cmds
+    assert [m.rcpt_tos for m in sb.smarthost.messages] == [
+        ["dave@example.com"]]
+    assert sb.smarthost.messages[0].rcpt_dsn[0]["NOTIFY"].upper() == "NEVER"
+    assert sb.stop_daemon() == 0

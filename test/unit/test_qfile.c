@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lib/fsio.h"
+#include "mail/dsn.h"
 #include "spool/qfile.h"
 #include "spool/spool.h"
 
@@ -224,11 +225,57 @@ test_corrupt(void **state)
 	expect_bad_edit("sender alice", "sender al\rice", "carriage return");
 	expect_bad_edit("ret HDRS", "ret SOME", "bad ret");
 	expect_bad_edit("flags 8bit", "flags 9bit", "flags");
-	expect_bad_edit("notify FAILURE,DELAY\n", "notify A\nnotify B\n",
-	    "duplicate notify");
+	expect_bad_edit("notify FAILURE,DELAY\n", "notify NEVER\nnotify "
+	    "DELAY\n", "duplicate notify");
 	expect_bad_edit("recipient bob@example.com\n", "", "orig-recipient not");
 	expect_bad_edit("recipient bob", "recipient", "malformed");
 	expect_bad_edit("size 18\n", "size 18\nuid 3\n", "missing end-of-envelope");
+}
+
+/*
+ * NOTIFY goes into RCPT TO as is: only NEVER or a list of SUCCESS,
+ * FAILURE, DELAY parses; anything else (ESMTP parameters smuggled after
+ * a space, another keyword, a repeat, an empty item) is a corrupt file.
+ */
+static void
+test_notify_values(void **state)
+{
+	static const char *const good[] = { "NEVER", "never", "SUCCESS",
+	    "FAILURE,DELAY", "delay,Success,FAILURE" };
+	static const char *const bad[] = { "NEVER ORCPT=x X=y",
+	    "FAILURE X=y", "NEVER,DELAY", "DELAY,DELAY", "FAILURE,",
+	    ",FAILURE", "FAILURE,,DELAY", "SOMETIMES", "FAILURE\tX=y",
+	    "NEVER=", "FAILURE,DELAY ORCPT=rfc822;x" };
+	struct buf b = BUF_INIT, o = BUF_INIT;
+	struct qenv e;
+	char err[256], *p;
+	size_t off;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		sample_file(&b);
+		p = strstr(b.data, "notify FAILURE,DELAY\n");
+		assert_non_null(p);
+		buf_add(&o, b.data, (size_t)(p - b.data));
+		buf_addf(&o, "notify %s\n", good[i]);
+		buf_adds(&o, p + strlen("notify FAILURE,DELAY\n"));
+		assert_int_equal(qfile_parse(o.data, o.len, &e, &off, err,
+		    sizeof(err)), 0);
+		assert_string_equal(e.notify, good[i]);
+		qenv_free(&e);
+		buf_free(&b);
+		buf_free(&o);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char to[80];
+
+		snprintf(to, sizeof(to), "notify %s\n", bad[i]);
+		expect_bad_edit("notify FAILURE,DELAY\n", to, "bad notify");
+		assert_int_equal(dsn_notify_valid(bad[i]), 0);
+	}
+	/* A bare CR: the envelope refuses it before the record is read. */
+	expect_bad_edit("notify FAILURE,DELAY\n", "notify NEVER\r\n",
+	    "carriage return");
 }
 
 static void
@@ -408,6 +455,7 @@ main(void)
 		cmocka_unit_test(test_null_sender),
 		cmocka_unit_test(test_format_refuses_newline),
 		cmocka_unit_test(test_corrupt),
+		cmocka_unit_test(test_notify_values),
 		cmocka_unit_test(test_nul_in_envelope),
 		cmocka_unit_test(test_parse_head),
 		cmocka_unit_test(test_qid_valid),
