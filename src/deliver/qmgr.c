@@ -231,12 +231,15 @@ msg_gone(const struct qmgr *q, const struct qmsg *m)
  * Quarantine a file that is not a message; one log line, no death. A
  * file already in corrupt/ under that name is never replaced: the next
  * free NAME.N is taken. What cannot be moved at all (ten names taken,
- * or the move fails) is removed, so that it cannot stop the queue.
+ * or the move fails) stays where it is, to be tried again at the next
+ * scan, when it may hold mail (a regular file); a FIFO, socket or
+ * symbolic link holds none and is removed.
  */
 static void
 quarantine(struct qmgr *q, enum qdir from, const char *name, const char *why)
 {
 	char to[2 * PATH_BUF];
+	struct stat sb;
 	int rc = -1;
 
 	for (int i = 0; i < 10 && rc < 0; i++) {
@@ -257,8 +260,13 @@ quarantine(struct qmgr *q, enum qdir from, const char *name, const char *why)
 	/* Only a file still there: a move whose directory sync failed
 	   has already happened. */
 	snprintf(to, sizeof(to), "%s/%s", q->dir[from], name);
-	if (access(to, F_OK) < 0 && errno == ENOENT)
+	if (lstat(to, &sb) < 0)
 		return;
+	if (S_ISREG(sb.st_mode)) {
+		log_warnx("%s: left in %s/ (%s); tried again at the next scan",
+		    name, spool_dirname(from), why);
+		return;
+	}
 	if (fs_remove(q->dir[from], name) == 0)
 		log_warnx("%s: removed %s/%s instead: %s", name,
 		    spool_dirname(from), name, why);
